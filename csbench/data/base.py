@@ -1,0 +1,26 @@
+"""Datasets: signals in [0, 1], float32, shape (N, C, H, W), fixed deterministic splits."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor
+
+SPLITS = ("train", "validation", "test")
+
+
+class Dataset:
+    """A source of signals. `split(name, n)` returns the first n images of a fixed split.
+
+    Priors may use "train" and "validation"; only the runner touches "test".
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    shape: tuple[int, int, int]
+    provenance: str = ""
+
+    def split(self, which: str, n: int | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def size(self, which: str) -> int:
+        raise NotImplementedError

@@ -1,0 +1,17 @@
+"""Registry of measurement models (each a batched operator plus a link and noise)."""
+from __future__ import annotations
+
+from csbench.errors import CsbenchError
+from csbench.measurements.base import DenseOperator, LinearOperator, MeasurementModel
+from csbench.measurements.gaussian import Gaussian
+
+MEASUREMENTS: dict[str, type[MeasurementModel]] = {cls.name: cls for cls in (Gaussian,)}
+
+
+def get_measurement(name: str) -> MeasurementModel:
+    if name not in MEASUREMENTS:
+        raise CsbenchError(f"unknown measurement {name!r}; known: {', '.join(sorted(MEASUREMENTS))}")
+    return MEASUREMENTS[name]()
+
+
+__all__ = ["MEASUREMENTS", "get_measurement", "LinearOperator", "DenseOperator", "MeasurementModel"]

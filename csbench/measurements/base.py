@@ -1,0 +1,110 @@
+"""Batched linear operators and measurement models.
+
+A measurement model draws an operator A (one per instance of a task, shape (B, m, n)
+conceptually) and measures   y = f(A x + e),   e_i ~ N(0, sigma^2 / m),
+so that E||e||^2 = sigma^2 (Bora et al.'s convention with A_ij ~ N(0, 1/m)).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+LINKS = ("identity", "sign", "abs")
+
+
+class LinearOperator:
+    """A batch of B linear maps R^n -> R^m acting on flattened signals x of shape (B, n).
+
+    Subclasses implement `forward` (x -> A x) and `adjoint` (y -> A^T y); `dense` returns the
+    (B, m, n) matrices when they are cheap to form, else None.
+    """
+
+    def __init__(self, n: int, m: int, batch: int):
+        self.n, self.m, self.batch = n, m, batch
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def dense(self) -> Tensor | None:
+        return None
+
+    def to(self, device: str | torch.device) -> "LinearOperator":
+        return self
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.forward(x)
+
+    def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
+        """||A_b||_2^2 per instance, shape (B,), by power iteration on A^T A (step sizes of ISTA/FISTA)."""
+        dense = self.dense()
+        if dense is not None:
+            return torch.linalg.matrix_norm(dense, ord=2) ** 2
+        v = torch.randn(self.batch, self.n, generator=generator, dtype=torch.float32)
+        v = v / v.norm(dim=1, keepdim=True)
+        value = torch.ones(self.batch)
+        for _ in range(iterations):
+            w = self.adjoint(self.forward(v))
+            value = w.norm(dim=1)
+            v = w / value.clamp_min(1e-30)[:, None]
+        return value
+
+
+class DenseOperator(LinearOperator):
+    """Explicit matrices A of shape (B, m, n)."""
+
+    def __init__(self, matrices: Tensor):
+        batch, m, n = matrices.shape
+        super().__init__(n, m, batch)
+        self.matrices = matrices
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.bmm(self.matrices, x.unsqueeze(-1)).squeeze(-1)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return torch.bmm(self.matrices.transpose(1, 2), y.unsqueeze(-1)).squeeze(-1)
+
+    def dense(self) -> Tensor:
+        return self.matrices
+
+    def to(self, device: str | torch.device) -> "DenseOperator":
+        return DenseOperator(self.matrices.to(device))
+
+
+class MeasurementModel:
+    """Builds operators for (n, m) and measures signals: y = link(A x + e), e_i ~ N(0, sigma^2/m).
+
+    Class attributes: `name`, `description`, `link` in LINKS, `linear` (link is identity).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    link: ClassVar[str] = "identity"
+
+    @property
+    def linear(self) -> bool:
+        return self.link == "identity"
+
+    def effective_m(self, m: int, shape: tuple[int, int, int]) -> int:
+        """The number of measurements actually taken when `m` is asked for (some models snap m)."""
+        return m
+
+    def operator(self, m: int, shape: tuple[int, int, int], batch: int,
+                 generator: torch.Generator) -> LinearOperator:
+        raise NotImplementedError
+
+    def measure(self, x: Tensor, operator: LinearOperator, sigma: float,
+                generator: torch.Generator) -> Tensor:
+        """y = link(A x + e) for flattened x of shape (B, n); e_i ~ N(0, sigma^2 / m)."""
+        z = operator.forward(x)
+        e = torch.randn(z.shape, generator=generator, dtype=z.dtype) * (sigma / operator.m ** 0.5)
+        z = z + e.to(z.device)
+        if self.link == "sign":
+            return torch.sign(z)
+        if self.link == "abs":
+            return z.abs()
+        return z

@@ -1,0 +1,187 @@
+"""The plug-in point: a Prior recovers x from a Problem.
+
+    class MyPrior(Prior):
+        name = "my-prior"; kind = "other"; description = "what it does, in one line"
+        parameters = {"lam": 0.1}                 # defaults; `my-prior[lam=0.3]` overrides
+        def recover(self, problem): ...           # -> (B, C, H, W) tensor
+
+Priors are found through the entry-point group `csbench.priors` (built-ins are registered
+the same way), or with `--plugin module:Class` / `--plugin path/to/file.py`.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import itertools
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import Tensor
+
+from csbench.errors import CsbenchError
+from csbench.naming import NAME_PATTERN, format_name, parse_name
+from csbench.problem import Problem
+
+KINDS = ("generative", "sparsity", "untrained", "other")
+
+
+@dataclass
+class PriorContext:
+    """What a prior may use before recovering: the dataset (train / validation splits, never the
+    test images), the signal shape, the device and the run seed."""
+
+    dataset: Any
+    shape: tuple[int, int, int]
+    device: str = "cpu"
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Prior:
+    """Base class of every prior. Subclasses set `name`, `kind`, `description` and `recover`.
+
+    `parameters`: defaults of the keyword parameters (`name[key=value]` overrides them).
+    `tuning`: a grid {param: [values]} that csbench tunes per (m, sigma) on the validation
+    split by the same protocol for every prior; the chosen values are recorded in the results.
+    `links`: measurement links the prior handles ("identity", "sign", "abs").
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str] = "other"
+    description: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, Any]] = {}
+    tuning: ClassVar[dict[str, list]] = {}
+    links: ClassVar[tuple[str, ...]] = ("identity",)
+    origin: ClassVar[str] = ""
+
+    def __init__(self, **params: Any):
+        unknown = set(params) - set(self.parameters)
+        if unknown:
+            raise CsbenchError(f"prior {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                               f"known: {sorted(self.parameters)}")
+        self.params = {**self.parameters, **params}
+        self.context: PriorContext | None = None
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def setup(self, context: PriorContext) -> None:
+        """Load checkpoints or fit on `context.dataset`'s train split. Called once per dataset."""
+        self.context = context
+
+    def supports(self, measurement: Any, dataset: Any) -> str | None:
+        """None when the prior handles this measurement model and dataset, else the reason."""
+        if measurement.link not in self.links:
+            return f"{self.name} does not support the {measurement.link!r} link of {measurement.name!r}"
+        return None
+
+    def recover(self, problem: Problem) -> Tensor:
+        raise NotImplementedError
+
+    # -- helpers -------------------------------------------------------------------------------
+    def with_params(self, **params: Any) -> "Prior":
+        """A copy with some parameters changed, sharing what `setup` loaded."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.params = {**self.params, **params}
+        return clone
+
+    def tuning_grid(self) -> list[dict[str, Any]]:
+        """Every combination of the tuning grid, minus parameters the user fixed by name."""
+        grid = {k: v for k, v in self.tuning.items() if k not in getattr(self, "fixed", ())}
+        keys = list(grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+    @property
+    def label(self) -> str:
+        """`name` or `name[key=value,...]` for the user-set parameters."""
+        return format_name(self.name, getattr(self, "fixed", {}))
+
+
+# -- registry ------------------------------------------------------------------------------------
+_PLUGINS: dict[str, type[Prior]] = {}
+def check_prior_class(cls: Any, where: str) -> type[Prior]:
+    if not (inspect.isclass(cls) and callable(getattr(cls, "recover", None))):
+        raise CsbenchError(f"{where} is not a prior class with a recover(problem) method")
+    for attr in ("name", "kind", "description"):
+        if not isinstance(getattr(cls, attr, None), str):
+            raise CsbenchError(f"{where} lacks the class attribute {attr!r} (a string)")
+    if cls.kind not in KINDS:
+        raise CsbenchError(f"{where}: kind {cls.kind!r} is not one of {', '.join(KINDS)}")
+    if not NAME_PATTERN.match(cls.name) or "[" in cls.name:
+        raise CsbenchError(f"{where}: name {cls.name!r} must be lower-case letters, digits, hyphens")
+    return cls
+
+
+def registry() -> dict[str, type[Prior]]:
+    """All known priors: entry points of group `csbench.priors`, then `--plugin` classes."""
+    found: dict[str, type[Prior]] = {}
+    for ep in entry_points(group="csbench.priors"):
+        try:
+            cls = check_prior_class(ep.load(), f"entry point {ep.name!r} ({ep.value})")
+        except CsbenchError:
+            raise
+        except Exception as exc:  # a broken third-party package must not hide the others
+            print(f"warning: cannot load prior entry point {ep.name!r}: {exc}", file=sys.stderr)
+            continue
+        if not getattr(cls, "origin", ""):
+            cls.origin = ep.dist.name if ep.dist else ep.value
+        found[cls.name] = cls
+    found.update(_PLUGINS)
+    return found
+
+
+def load_plugin(spec: str) -> list[type[Prior]]:
+    """Register priors from `module:Class`, `module` or `path/to/file.py` (all Prior subclasses)."""
+    target, _, attr = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
+    try:
+        if target.endswith(".py"):
+            path = Path(target)
+            if not path.is_file():
+                raise CsbenchError(f"plug-in file {target} does not exist")
+            module_name = f"csbench_plugin_{path.stem}"
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except CsbenchError:
+        raise
+    except Exception as exc:
+        raise CsbenchError(f"cannot import plug-in {spec!r}: {type(exc).__name__}: {exc}") from None
+    if attr:
+        if not hasattr(module, attr):
+            raise CsbenchError(f"plug-in module {target!r} has no attribute {attr!r}")
+        classes = [getattr(module, attr)]
+    else:
+        classes = [obj for obj in vars(module).values()
+                   if inspect.isclass(obj) and issubclass(obj, Prior) and obj is not Prior
+                   and obj.__module__ == module.__name__ and isinstance(getattr(obj, "name", None), str)]
+        if not classes:
+            raise CsbenchError(f"plug-in {spec!r} defines no Prior subclass with a name")
+    loaded = []
+    for cls in classes:
+        cls = check_prior_class(cls, f"plug-in {spec!r}")
+        cls.origin = cls.origin or f"plugin {spec}"
+        _PLUGINS[cls.name] = cls
+        loaded.append(cls)
+    return loaded
+
+
+def make_prior(spec: str) -> Prior:
+    """Instantiate a prior from its name, e.g. 'vae' or 'lasso-dct[lam=0.1]'."""
+    name, params = parse_name(spec, "prior")
+    known = registry()
+    if name not in known:
+        raise CsbenchError(f"unknown prior {name!r}; known: {', '.join(sorted(known))}")
+    prior = known[name](**params)
+    prior.fixed = params
+    return prior
+
+
+def as_images(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
+    """Reshape a (B, n) or (B, C, H, W) tensor to (B, C, H, W)."""
+    return x.reshape(x.shape[0], *shape)
