@@ -15,10 +15,11 @@ LINKS = ("identity", "sign", "abs")
 
 
 class LinearOperator:
-    """A batch of B linear maps R^n -> R^m acting on flattened signals x of shape (B, n).
+    """A batch of B linear maps R^n -> R^m acting on flattened signals x of shape (..., B, n).
 
-    Subclasses implement `forward` (x -> A x) and `adjoint` (y -> A^T y); `dense` returns the
-    (B, m, n) matrices when they are cheap to form, else None.
+    Subclasses implement `forward` (x -> A x, (..., B, n) -> (..., B, m)) and `adjoint`
+    (y -> A^T y); leading dimensions (e.g. restarts) broadcast, so R restarts of B instances
+    are one call. `dense` returns the (B, m, n) matrices when they are cheap, else None.
     """
 
     def __init__(self, n: int, m: int, batch: int):
@@ -63,10 +64,10 @@ class DenseOperator(LinearOperator):
         self.matrices = matrices
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.bmm(self.matrices, x.unsqueeze(-1)).squeeze(-1)
+        return torch.matmul(self.matrices, x.unsqueeze(-1)).squeeze(-1)
 
     def adjoint(self, y: Tensor) -> Tensor:
-        return torch.bmm(self.matrices.transpose(1, 2), y.unsqueeze(-1)).squeeze(-1)
+        return torch.matmul(self.matrices.transpose(-1, -2), y.unsqueeze(-1)).squeeze(-1)
 
     def dense(self) -> Tensor:
         return self.matrices
