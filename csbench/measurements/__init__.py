@@ -4,8 +4,17 @@ from __future__ import annotations
 from csbench.errors import CsbenchError
 from csbench.measurements.base import DenseOperator, LinearOperator, MeasurementModel
 from csbench.measurements.gaussian import Gaussian
+from csbench.measurements.inpaint import Inpaint, InpaintBlock
+from csbench.measurements.links import OneBit, Phaseless
+from csbench.measurements.rademacher import Rademacher
+from csbench.measurements.subsampled_dct import SubsampledDCT
+from csbench.measurements.superres import SuperResolution
 
-MEASUREMENTS: dict[str, type[MeasurementModel]] = {cls.name: cls for cls in (Gaussian,)}
+MEASUREMENTS: dict[str, type[MeasurementModel]] = {
+    cls.name: cls
+    for cls in (Gaussian, Rademacher, SubsampledDCT, Inpaint, InpaintBlock, SuperResolution,
+                OneBit, Phaseless)
+}
 
 
 def get_measurement(name: str) -> MeasurementModel:

@@ -1,0 +1,153 @@
+"""The report's figures. Each function returns a matplotlib Figure built without pyplot (no global
+state, no display needed); `fig.savefig("x.png")` renders it with the Agg backend. Every figure styles a prior the same way: its colour comes from
+its kind's palette, generative priors are solid lines, sparsity priors dashed, others dotted/dash-dot.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+KIND_STYLE = {
+    "generative": ("-", "o", ["#1f77b4", "#2ca02c", "#17becf", "#9467bd", "#000080"]),
+    "sparsity": ("--", "s", ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22"]),
+    "untrained": (":", "^", ["#7f7f7f", "#9edae5", "#c5b0d5"]),
+    "other": ("-.", "D", ["#c49c94", "#dbdb8d", "#f7b6d2"]),
+}
+PANEL_KEYS = ["dataset", "measurement", "noise"]
+
+
+def prior_styles(frame: pd.DataFrame) -> dict[str, dict]:
+    """{prior: matplotlib line kwargs}, colours assigned within each kind in name order."""
+    kinds = (frame.groupby("prior")["kind"].first() if "kind" in frame
+             else pd.Series("other", index=sorted(frame["prior"].unique())))
+    styles = {}
+    for kind, priors in kinds.groupby(kinds):
+        linestyle, marker, palette = KIND_STYLE.get(kind, KIND_STYLE["other"])
+        for i, prior in enumerate(sorted(priors.index)):
+            styles[prior] = dict(color=palette[i % len(palette)], linestyle=linestyle, marker=marker)
+    return styles
+
+
+def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None, log_error: bool = True) -> Figure:
+    """Mean MSE vs m (log axis) with its CI band, one line per prior, one panel per
+    (dataset, measurement, noise); `zero_mse` draws the all-zero-image level."""
+    styles = prior_styles(summary)
+    panels = list(summary.groupby(PANEL_KEYS, sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, (key, panel) in zip(axes, panels):
+        for prior, rows in panel.groupby("prior", sort=True):
+            rows = rows.sort_values("m")
+            ax.plot(rows["m"], rows["mse_mean"], label=prior, markersize=4, **styles[prior])
+            ax.fill_between(rows["m"], rows["mse_ci_low"], rows["mse_ci_high"],
+                            color=styles[prior]["color"], alpha=0.15, linewidth=0)
+        if zero_mse is not None:
+            ax.axhline(zero_mse, color="grey", linestyle=":", linewidth=1, label="all-zero image")
+        ax.set_xscale("log")
+        if log_error:
+            ax.set_yscale("log")
+        ax.set(xlabel="measurements m", ylabel="per-pixel MSE", title=_panel_title(key))
+        ax.legend(fontsize="small")
+    return fig
+
+
+def savings_figure(savings: pd.DataFrame, *, headline_target: float | None = None,
+                   paper_band: Sequence[float] = (5, 10)) -> Figure:
+    """Savings ratio m_sparsity / m_generative of the best pair vs the target MSE (`savings_curve`
+    rows with best = True), its CI band, the paper's band shaded and the headline target marked."""
+    best = savings[savings["best"]] if "best" in savings else savings
+    panels = list(best.groupby(PANEL_KEYS, sort=True))
+    fig, axes = _panels(max(len(panels), 1))
+    for ax, (key, panel) in zip(axes, panels):
+        for (g, s), rows in panel.groupby(["generative_prior", "sparsity_prior"], sort=True):
+            rows = rows.sort_values("target")
+            ratio = _positive(rows["ratio"])
+            line = ax.plot(rows["target"], ratio, marker="o", markersize=3, label=f"{g} vs {s}")[0]
+            ax.fill_between(rows["target"], _positive(rows["ratio_ci_low"]), _positive(rows["ratio_ci_high"]),
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_title(_panel_title(key))
+    for ax in axes:
+        ax.axhspan(*paper_band, color="gold", alpha=0.25, label=f"paper: {paper_band[0]:g}-{paper_band[1]:g}x")
+        ax.axhline(1, color="grey", linewidth=0.8)
+        if headline_target is not None and np.isfinite(headline_target):
+            ax.axvline(headline_target, color="black", linestyle=":", label=f"headline MSE {headline_target:.3g}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set(xlabel="target per-pixel MSE", ylabel="measurements saved (x)")
+        ax.legend(fontsize="small")
+    return fig
+
+
+def seconds_vs_error(summary: pd.DataFrame) -> Figure:
+    """Seconds per image vs mean MSE, one line per prior through its m grid (log-log)."""
+    styles = prior_styles(summary)
+    fig, (ax,) = _panels(1)
+    for prior, rows in summary.groupby("prior", sort=True):
+        rows = rows.sort_values("m")
+        ax.plot(rows["mse_mean"], rows["seconds_mean"], label=prior, markersize=4, **styles[prior])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(xlabel="per-pixel MSE", ylabel="seconds per image", title="cost vs error (points: m grid)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def noise_sweep(summary: pd.DataFrame, m: float) -> Figure | None:
+    """Mean MSE vs noise level sigma at a fixed m, one line per prior, with CI bands;
+    None when fewer than two noise levels were run at that m."""
+    rows = summary[np.isclose(summary["m"].astype(float), m)]
+    if rows["noise"].nunique() < 2:
+        return None
+    styles = prior_styles(summary)
+    fig, (ax,) = _panels(1)
+    for prior, line in rows.groupby("prior", sort=True):
+        line = line.groupby("noise", sort=True)[["mse_mean", "mse_ci_low", "mse_ci_high"]].mean()
+        ax.plot(line.index, line["mse_mean"], label=prior, markersize=4, **styles[prior])
+        ax.fill_between(line.index, line["mse_ci_low"], line["mse_ci_high"],
+                        color=styles[prior]["color"], alpha=0.15, linewidth=0)
+    ax.set_yscale("log")
+    ax.set(xlabel="noise level sigma", ylabel="per-pixel MSE", title=f"noise sweep at m = {m:g}")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def reconstruction_grid(truth: np.ndarray, recons: Mapping[str, np.ndarray], *, max_images: int = 8,
+                        title: str | None = None) -> Figure:
+    """Rows: the ground truth, then each reconstruction (label -> (N, C, H, W) array, e.g.
+    "vae, m=100"); columns: the first `max_images` images. C = 1 grey, C = 3 RGB; values clipped to [0, 1]."""
+    rows = [("truth", np.asarray(truth))] + [(label, np.asarray(x)) for label, x in recons.items()]
+    n = min(max_images, rows[0][1].shape[0])
+    fig = Figure(figsize=(1.1 * n + 1.2, 1.1 * len(rows) + (0.4 if title else 0)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(rows), n, squeeze=False))
+    for r, (label, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            image = np.clip(images[c], 0.0, 1.0)
+            if image.shape[0] == 1:
+                ax.imshow(image[0], cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(np.moveaxis(image, 0, -1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _panels(count: int) -> tuple[Figure, list]:
+    fig = Figure(figsize=(5.5 * count, 4.0), layout="constrained")
+    return fig, list(np.atleast_1d(fig.subplots(1, count, squeeze=False)[0]))
+
+
+def _panel_title(key: tuple) -> str:
+    dataset, measurement, noise = key
+    return f"{dataset}, {measurement}, sigma = {noise:g}"
+
+
+def _positive(values: pd.Series) -> np.ndarray:
+    """Values a log axis can show: non-positive and infinite ones become gaps (nan)."""
+    values = values.to_numpy(dtype=float)
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)

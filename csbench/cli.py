@@ -1,0 +1,130 @@
+"""Command line: compare, list, train, report, check. Bad input -> one line `error: ...`, exit 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from csbench.errors import CsbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise CsbenchError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="csbench", description="Compressed-sensing benchmark: generative priors "
+                     "vs sparsity baselines on shared measurement models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("compare", help="run a comparison and write its report")
+    c.add_argument("--preset", default="default", help="quick | default | paper")
+    c.add_argument("--dataset", help="mnist, fashion-mnist, random-net[k=..], folder:PATH")
+    c.add_argument("--priors", help="comma-separated prior names, e.g. vae,lasso-dct[lam=0.1]")
+    c.add_argument("--measurement", help="measurement model (see `csbench list`)")
+    c.add_argument("--m", help="comma-separated numbers of measurements, e.g. 25,50,100")
+    c.add_argument("--noise", help="comma-separated noise levels sigma (E||e||^2 = sigma^2)")
+    c.add_argument("--n-images", type=int, help="test images per task")
+    c.add_argument("--seed", help="comma-separated seeds")
+    c.add_argument("--out", help="output directory (default reports/latest)")
+    c.add_argument("--config", help="TOML file with the same keys as these options")
+    c.add_argument("--executor", help="serial | processes | dask")
+    c.add_argument("--scheduler", help="address of a running Dask scheduler")
+    c.add_argument("--workers", type=int, help="worker processes (processes / local dask)")
+    c.add_argument("--device", help="cpu | cuda")
+    c.add_argument("--plugin", action="append", help="module:Class or path/to/file.py (repeatable)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("list", help="priors, datasets, measurement models, with origin")
+
+    t = sub.add_parser("train", help="train a generative model and save its checkpoint")
+    t.add_argument("model", help="vae | dcgan")
+    t.add_argument("--dataset", required=True)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", help="checkpoint path (default: the package's checkpoint folder)")
+    t.add_argument("--n-train", type=int, help="train on the first N training images only")
+    t.add_argument("--quiet", action="store_true")
+
+    r = sub.add_parser("report", help="rebuild the report from a stored run")
+    r.add_argument("dir")
+    r.add_argument("--against", help="a reference run directory to compare with")
+
+    k = sub.add_parser("check", help="contract tests for a prior plug-in")
+    k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name")
+    return parser
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from csbench.compare import compare
+    from csbench.config import make_config
+
+    config = make_config(
+        args.preset, args.config, dataset=args.dataset, priors=args.priors,
+        measurement=args.measurement, m=args.m, noise=args.noise, n_images=args.n_images,
+        seed=args.seed, out=args.out, executor=args.executor, scheduler=args.scheduler,
+        workers=args.workers, device=args.device, plugins=args.plugin,
+        quiet=args.quiet or None)
+    try:
+        out = compare(config)
+    except KeyboardInterrupt:
+        raise CsbenchError(f"interrupted; finished tasks are saved in {config.out}, "
+                           "rerun the same command to resume") from None
+    from csbench.report import claim_line
+
+    print(claim_line(out))
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from csbench.catalogue import catalogue_text
+
+    print(catalogue_text())
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from csbench.generative.train import train
+
+    path = train(args.model, args.dataset, epochs=args.epochs, seed=args.seed,
+                 out=Path(args.out) if args.out else None, n_train=args.n_train, quiet=args.quiet)
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from csbench.report import claim_line, write_outputs
+
+    out = Path(args.dir)
+    if not (out / "results.sqlite").is_file():
+        raise CsbenchError(f"{out} holds no results.sqlite; run `csbench compare --out {out}` first")
+    if args.against and not (Path(args.against) / "summary.csv").is_file():
+        raise CsbenchError(f"{args.against} holds no summary.csv to compare against")
+    write_outputs(out, against=Path(args.against) if args.against else None)
+    print(claim_line(out))
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from csbench.check import check_plugin
+
+    failures = check_plugin(args.plugin)
+    return 1 if failures else 0
+
+
+COMMANDS = {"compare": _compare, "list": _list, "train": _train, "report": _report, "check": _check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except CsbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

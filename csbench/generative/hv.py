@@ -1,0 +1,170 @@
+"""Subgradient descent with a negation check (Huang, Hand, Heckel, Voroninski, arXiv 1812.04176).
+
+For a generator G and measurements y = A G(z*) + e, descend
+
+    f(z) = 1/2 || A G(z) - y ||^2          (phaseless link: 1/2 || |A G(z)| - y ||^2)
+
+and, before every step, replace z by -z when f(-z) < f(z). For random expansive ReLU networks
+f has one spurious critical point, near -rho_d z* (`csbench.theory.rho`); the check jumps out
+of its basin, plain descent (`check=False`) can end there.
+
+Step size: the step is given in units of 1 / L, with L = ||A J_G(z_0)||_2^2 the top eigenvalue
+of the Gauss-Newton matrix at the starting point (power iteration, per restart and instance).
+A ReLU net without biases is positively homogeneous, so L does not depend on ||z_0||: for the
+Hand-Voroninski nets (W_i ~ N(0, 1/n_i)) L ~ 2^-d, so step = 1 is the published step
+2^d x (their unit step) up to the spread of the spectrum. The default 1.0 converges linearly
+near z* with m >= 2k; relative errors of 1e-6 within a few hundred steps.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from csbench.errors import CsbenchError
+from csbench.measurements.base import LinearOperator
+from csbench.priors import Prior, PriorContext, as_images
+from csbench.problem import Problem
+
+Decode = Callable[[Tensor], Tensor]
+
+
+def measurement_loss(ax: Tensor, y: Tensor, link: str) -> Tensor:
+    """1/2 ||f(A x) - y||^2 per problem (summed over the last axis); f the identity or abs."""
+    if link == "identity":
+        residual = ax - y
+    elif link == "abs":
+        residual = ax.abs() - y
+    else:
+        raise CsbenchError(f"link {link!r} is not supported here (identity, abs)")
+    return 0.5 * residual.pow(2).sum(-1)
+
+
+def _flat_measure(decode: Decode, operator: LinearOperator) -> Callable[[Tensor], Tensor]:
+    """z (..., B, k) -> A G(z) (..., B, m)."""
+    def measure(z: Tensor) -> Tensor:
+        x = decode(z)
+        return operator.forward(x.reshape(*z.shape[:-1], -1))
+    return measure
+
+
+def gauss_newton_norm(decode: Decode, operator: LinearOperator, z: Tensor, *,
+                      generator: torch.Generator, iterations: int = 20) -> Tensor:
+    """||A J_G(z)||_2^2 for each z[..., :] (power iteration on J^T A^T A J), shape z.shape[:-1]."""
+    measure = _flat_measure(decode, operator)
+    z = z.detach()
+    _, pullback = torch.func.vjp(measure, z)
+    v = torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
+    v = v / v.norm(dim=-1, keepdim=True)
+    value = torch.ones(z.shape[:-1], dtype=z.dtype, device=z.device)
+    for _ in range(iterations):
+        _, push = torch.func.jvp(measure, (z,), (v,))
+        (w,) = pullback(push)
+        value = w.norm(dim=-1)
+        v = w / value.clamp_min(1e-30).unsqueeze(-1)
+    return value.detach()
+
+
+def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *, steps: int,
+               step: float = 1.0, check: bool = True, link: str = "identity",
+               generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Run (sub)gradient descent on f from z0 (shape (R, B, k), R restarts of B instances).
+
+    With `check`, every iteration first flips z -> -z where f(-z) < f(z). Returns the final
+    z (R, B, k) and f(z) (R, B). `generator` seeds the power iteration for the step size.
+    """
+    measure = _flat_measure(decode, operator)
+    lipschitz = gauss_newton_norm(decode, operator, z0, generator=generator)
+    rate = (step / lipschitz.clamp_min(1e-30)).unsqueeze(-1)
+    z = z0.detach().clone()
+    for _ in range(steps):
+        if check:
+            with torch.no_grad():
+                both = measurement_loss(measure(torch.stack([z, -z])), y, link)
+                z = torch.where((both[1] < both[0]).unsqueeze(-1), -z, z)
+        z.requires_grad_(True)
+        loss = measurement_loss(measure(z), y, link)
+        (grad,) = torch.autograd.grad(loss.sum(), z)
+        z = (z - rate * grad).detach()
+    with torch.no_grad():
+        loss = measurement_loss(measure(z), y, link)
+    return z, loss
+
+
+def pick_best(values: Tensor, loss: Tensor) -> Tensor:
+    """values (R, B, ...) -> (B, ...) at the restart with the lowest loss (R, B) per instance."""
+    best = loss.argmin(dim=0)
+    return values[best, torch.arange(values.shape[1], device=values.device)]
+
+
+def is_random_net(dataset: str) -> bool:
+    """Random-net signals are ReLU outputs, not images in [0, 1]: they are never clipped."""
+    return dataset.split("[")[0] == "random-net"
+
+
+class ZooGeneratorPrior(Prior):
+    """A prior built on a generator from `csbench.generative.zoo` (shared by hv, pgd-gan, sparsegen).
+
+    Parameter `model`: "random-net" | "dcgan" | "vae"; None picks "random-net" on the random-net
+    dataset and "dcgan" elsewhere.
+    """
+
+    kind = "generative"
+
+    def _model_for(self, dataset) -> str:
+        if self.params["model"]:
+            return self.params["model"]
+        return "random-net" if is_random_net(dataset.name) else "dcgan"
+
+    def setup(self, context: PriorContext) -> None:
+        from csbench.generative.zoo import load_generator
+        super().setup(context)
+        self.generator = load_generator(self._model_for(context.dataset), context.dataset,
+                                        device=context.device).eval()
+        self.generator.requires_grad_(False)
+
+    def supports(self, measurement, dataset) -> str | None:
+        from csbench.generative.zoo import load_generator
+        reason = super().supports(measurement, dataset)
+        if reason:
+            return reason
+        model = self._model_for(dataset)
+        if model == "random-net" and not is_random_net(dataset.name):
+            return f"{self.name}: model random-net needs the random-net dataset, not {dataset.name!r}"
+        try:
+            load_generator(model, dataset)
+        except CsbenchError as exc:
+            return f"{self.name}: {exc}"
+        return None
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.generator.decode(z)
+
+    def initial_latents(self, problem: Problem, restarts: int) -> Tensor:
+        """z0 ~ N(0, I), shape (R, B, k), drawn per (restart, instance) from the problem's generator."""
+        k = self.generator.latent_dim
+        z = torch.randn(restarts, problem.batch, k, generator=problem.generator)
+        return z.to(problem.device)
+
+    def finish(self, x: Tensor, problem: Problem) -> Tensor:
+        """(B, n) or (B, C, H, W) -> (B, C, H, W), clipped to [0, 1] unless random-net."""
+        x = as_images(x.detach(), problem.shape)
+        return x if is_random_net(problem.dataset) else x.clamp(0.0, 1.0)
+
+
+class HVPrior(ZooGeneratorPrior):
+    name = "hv"
+    description = "subgradient descent on ||A G(z) - y||^2 with a negation check (Huang-Hand-Heckel-Voroninski)"
+    parameters = {"model": None, "steps": 500, "step": 1.0, "restarts": 1, "check": True}
+    links = ("identity", "abs")
+
+    def recover(self, problem: Problem) -> Tensor:
+        z0 = self.initial_latents(problem, int(self.params["restarts"]))
+        z, loss = hv_descent(self.decode, problem.operator, problem.y, z0,
+                             steps=int(self.params["steps"]), step=float(self.params["step"]),
+                             check=bool(self.params["check"]), link=problem.link,
+                             generator=problem.generator)
+        with torch.no_grad():
+            x = self.decode(pick_best(z, loss))
+        return self.finish(x, problem)

@@ -1,0 +1,162 @@
+"""Tasks: build the shared measurement problem, tune the prior on validation, recover, score.
+
+A task is (dataset, measurement, prior, m, noise, seed). Every prior of a task grid sees the
+same test images, the same operators A and the same noise e: their generators are derived
+from (seed, dataset, measurement, m, noise) only, never from the prior.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from csbench.config import RunConfig
+from csbench.data import load_dataset
+from csbench.errors import CsbenchError
+from csbench.measurements import get_measurement
+from csbench.metrics import evaluate
+from csbench.priors import Prior, PriorContext, load_plugin, make_prior
+from csbench.problem import Problem
+from csbench.rng import torch_generator
+
+
+@dataclass(frozen=True)
+class Task:
+    dataset: str
+    measurement: str
+    prior: str
+    m: int
+    noise: float
+    seed: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.dataset, self.measurement, self.prior, self.m, self.noise, self.seed)
+
+    def as_dict(self) -> dict:
+        return dict(zip(("dataset", "measurement", "prior", "m", "noise", "seed"), self.key))
+
+
+@dataclass
+class TaskResult:
+    task: Task
+    status: str
+    seconds: float
+    rows: list[dict]
+    reconstructions: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def task_grid(config: RunConfig) -> list[Task]:
+    """Cheap tasks first (small m, sparsity priors), so partial runs already show curves."""
+    return [Task(config.dataset, config.measurement, prior, m, noise, seed)
+            for seed in config.seeds for noise in config.noise for m in config.m
+            for prior in config.priors]
+
+
+@lru_cache(maxsize=None)
+def _dataset(spec: str):
+    return load_dataset(spec)
+
+
+@lru_cache(maxsize=None)
+def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tuple) -> Prior:
+    """One set-up prior per (name, dataset, device) per process: checkpoints load once."""
+    for plugin in plugins:
+        load_plugin(plugin)
+    prior = make_prior(spec)
+    data = _dataset(dataset)
+    prior.setup(PriorContext(dataset=data, shape=tuple(data.shape), device=device, seed=seed))
+    return prior
+
+
+def make_problem(x: torch.Tensor, task: Task, split: str, device: str) -> Problem:
+    """Measure the flattened signals x (B, C, H, W) with the task's operator and noise."""
+    model = get_measurement(task.measurement)
+    shape = tuple(x.shape[1:])
+    m = model.effective_m(task.m, shape)
+    parts = (task.seed, task.dataset, task.measurement, task.m, task.noise, split)
+    operator = model.operator(m, shape, x.shape[0], torch_generator(*parts, "operator"))
+    y = model.measure(x.reshape(x.shape[0], -1), operator, task.noise, torch_generator(*parts, "noise"))
+    return Problem(y=y.to(device), operator=operator.to(device), shape=shape, noise=task.noise,
+                   link=model.link, measurement=task.measurement, dataset=task.dataset,
+                   generator=torch_generator(*parts, "prior"))
+
+
+def recover(prior: Prior, problem: Problem) -> torch.Tensor:
+    """Run a prior and check what it returns: (B, C, H, W), on the CPU, as float32."""
+    x_hat = prior.recover(problem)
+    expected = (problem.batch, *problem.shape)
+    if not isinstance(x_hat, torch.Tensor) or tuple(x_hat.shape) != expected:
+        got = tuple(x_hat.shape) if isinstance(x_hat, torch.Tensor) else type(x_hat).__name__
+        raise CsbenchError(f"{prior.name}.recover returned {got}, expected a tensor of shape {expected}")
+    return x_hat.detach().to("cpu", torch.float32)
+
+
+def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict]:
+    """Pick the tuning-grid point with the lowest mean MSE on validation images (never test)."""
+    grid = prior.tuning_grid()
+    if not grid:
+        return prior, {}
+    data = _dataset(task.dataset)
+    x = data.split("validation", config.n_validation)
+    problem = make_problem(x, task, "validation", config.device)
+    scores = []
+    for combo in grid:
+        try:
+            x_hat = recover(prior.with_params(**combo), problem)
+            scores.append(float(evaluate(x_hat, x, problem.link)["mse"].nanmean()))
+        except Exception:  # a grid point that fails is simply not chosen
+            scores.append(math.inf)
+    best = grid[int(np.argmin(scores))]
+    return prior.with_params(**best), best
+
+
+def run_task(task: Task, config: RunConfig) -> TaskResult:
+    """Everything for one task; failures become rows with status `failed` and the message."""
+    start = time.perf_counter()
+    base = {**task.as_dict(), "m_requested": task.m, "kind": "", "params": "{}"}
+    n = config.n_images
+    try:
+        data = _dataset(task.dataset)
+        prior = _prepared_prior(task.prior, task.dataset, config.device, task.seed, config.plugins)
+        base["kind"] = prior.kind
+        model = get_measurement(task.measurement)
+        base["m"] = model.effective_m(task.m, tuple(data.shape))
+        if reason := prior.supports(model, data):
+            return _uniform(task, base, n, "skipped", reason, start)
+        tuned, chosen = tune(prior, task, config)
+        base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
+        x = data.split("test", n)
+        problem = make_problem(x, task, "test", config.device)
+        t0 = time.perf_counter()
+        x_hat = recover(tuned, problem)
+        seconds = (time.perf_counter() - t0) / x.shape[0]
+        scores = {k: v.double().numpy() for k, v in evaluate(x_hat, x, problem.link).items()}
+    except Exception as exc:  # recorded, the run goes on
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        if not isinstance(exc, CsbenchError):
+            message += f" (at {traceback.extract_tb(exc.__traceback__)[-1].name})"
+        return _uniform(task, base, n, "failed", message, start)
+    rows = [{**base, "instance": i, "mse": _finite(scores["mse"][i]), "psnr": _finite(scores["psnr"][i]),
+             "ssim": _finite(scores["ssim"][i]), "seconds": seconds,
+             "status": "ok" if math.isfinite(scores["mse"][i]) else "failed",
+             "error": "" if math.isfinite(scores["mse"][i]) else "non-finite reconstruction"}
+            for i in range(x.shape[0])]
+    shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
+    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)))
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: float) -> TaskResult:
+    rows = [{**base, "instance": i, "mse": None, "psnr": None, "ssim": None, "seconds": None,
+             "status": status, "error": message} for i in range(n)]
+    return TaskResult(task, status, time.perf_counter() - start, rows)
