@@ -18,9 +18,8 @@ def catalogue_text() -> str:
 
     priors = [(cls.name, cls.kind, ",".join(cls.links), cls.origin or cls.__module__, cls.description)
               for cls in sorted(registry().values(), key=lambda c: (c.kind, c.name))]
-    datasets = [(name, "x".join(map(str, getattr(cls, "default_shape", ()))) or "-", cls.description)
+    datasets = [(name, "x".join(map(str, getattr(cls, "shape", ()))) or "-", cls.description)
                 for name, cls in sorted(DATASETS.items())]
-    datasets.append(("folder:PATH", "-", "your own PNG/JPEG images (centre-cropped, resized)"))
     measurements = [(name, cls.link, cls.description) for name, cls in sorted(MEASUREMENTS.items())]
     models = [(m["model"], m["dataset"], m.get("latent_dim", ""), m.get("epochs", ""),
                f"{m['representation_error']:.4f}" if m.get("representation_error") is not None else "-")

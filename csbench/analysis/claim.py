@@ -24,7 +24,7 @@ import pandas as pd
 
 from csbench.analysis.stats import ok_rows, plain
 from csbench.analysis.targets import (SAVINGS_GROUP, crossing_m, instance_matrix, paired_matrices,
-                                      savings_curve, _require_kind)
+                                      savings_curve, require_kind)
 
 CLAIM_KEYS = ["dataset", "measurement", "noise", "target_mse", "generative_prior", "sparsity_prior",
               "m_generative", "m_sparsity", "ratio", "ratio_ci", "reproduced"]
@@ -60,7 +60,7 @@ def headline_target(results: pd.DataFrame, *, dataset: str | None = None, measur
                     noise: float | None = None) -> float:
     """t* = 2 x the lowest generative error floor in the claim's group (see module docstring); nan when
     the group has no generative prior or its floor is 0."""
-    _require_kind(results)
+    require_kind(results)
     selected = claim_group(results, dataset, measurement, noise)
     if selected is None:
         return float("nan")
@@ -84,6 +84,8 @@ def crossover_mse(generative: pd.DataFrame, sparsity: pd.DataFrame, n_targets: i
     grid_s, curve_s = mat_s.columns.to_numpy(float), mat_s.to_numpy().mean(axis=0)
     values = np.concatenate([curve_g, curve_s])
     values = values[values > 0]
+    if values.size == 0:
+        return None
     generative_won = False
     for t in np.geomspace(values.max(), values.min(), n_targets):
         m_g, m_s = crossing_m(grid_g, curve_g, t), crossing_m(grid_s, curve_s, t)
@@ -102,7 +104,7 @@ def claim(results: pd.DataFrame, *, paper_band: tuple[float, float] = (5, 10), n
 
     `target` overrides the headline target. Best priors are chosen on point estimates at the target.
     """
-    _require_kind(results)
+    require_kind(results)
     record: dict[str, Any] = {key: None for key in CLAIM_KEYS}
     record.update(reproduced=False, target_rule=TARGET_RULE, crossover_mse=None, ratio_at_least=None,
                   generative_at_most=None, n_instances=None, paper_band=[float(b) for b in paper_band])
@@ -154,8 +156,8 @@ def _verdict(record: dict, row: pd.Series, lower: float, band: Sequence[float], 
     g, s, t = record["generative_prior"], record["sparsity_prior"], record["target_mse"]
     band_text = f"{band[0]:g}-{band[1]:g}x"
     if row["sparsity_reached"]:
-        saving = (f"{g} needs {row['ratio']:.1f}x ({level:.0%} CI {_fmt(row['ratio_ci_low'])}-{_fmt(row['ratio_ci_high'])}) "
-                  f"fewer measurements than {s} to reach MSE {t:.3g} "
+        interval = f"{level:.0%} CI {_fmt(row['ratio_ci_low'])}-{_fmt(row['ratio_ci_high'])}"
+        saving = (f"{g} needs {row['ratio']:.1f}x ({interval}) fewer measurements than {s} to reach MSE {t:.3g} "
                   f"(m = {row['m_generative']:.0f} vs {row['m_sparsity']:.0f})")
         if row["generative_at_most"]:
             saving += f", a lower bound since {g} is already there at the smallest m"

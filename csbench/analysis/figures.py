@@ -1,6 +1,8 @@
 """The report's figures. Each function returns a matplotlib Figure built without pyplot (no global
-state, no display needed); `fig.savefig("x.png")` renders it with the Agg backend. Every figure styles a prior the same way: its colour comes from
-its kind's palette, generative priors are solid lines, sparsity priors dashed, others dotted/dash-dot.
+state, no display needed); `fig.savefig("x.png")` renders it with the Agg backend.
+
+Every figure styles a prior the same way: its colour comes from its kind's palette, generative
+priors are solid lines, sparsity priors dashed, others dotted or dash-dot.
 """
 from __future__ import annotations
 
@@ -53,10 +55,11 @@ def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None, log_erro
     return fig
 
 
-def savings_figure(savings: pd.DataFrame, *, headline_target: float | None = None,
+def savings_figure(savings: pd.DataFrame, *, headline: float | Mapping | None = None,
                    paper_band: Sequence[float] = (5, 10)) -> Figure:
     """Savings ratio m_sparsity / m_generative of the best pair vs the target MSE (`savings_curve`
-    rows with best = True), its CI band, the paper's band shaded and the headline target marked."""
+    rows with best = True), its CI band, the paper's band shaded and the headline target marked:
+    `headline` is a target MSE (marked on every panel) or a claim dict (marked on its own panel)."""
     best = savings[savings["best"]] if "best" in savings else savings
     panels = list(best.groupby(PANEL_KEYS, sort=True))
     fig, axes = _panels(max(len(panels), 1))
@@ -68,11 +71,12 @@ def savings_figure(savings: pd.DataFrame, *, headline_target: float | None = Non
             ax.fill_between(rows["target"], _positive(rows["ratio_ci_low"]), _positive(rows["ratio_ci_high"]),
                             color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_title(_panel_title(key))
+        target = _headline_target(headline, key)
+        if target is not None:
+            ax.axvline(target, color="black", linestyle=":", label=f"headline MSE {target:.3g}")
     for ax in axes:
         ax.axhspan(*paper_band, color="gold", alpha=0.25, label=f"paper: {paper_band[0]:g}-{paper_band[1]:g}x")
         ax.axhline(1, color="grey", linewidth=0.8)
-        if headline_target is not None and np.isfinite(headline_target):
-            ax.axvline(headline_target, color="black", linestyle=":", label=f"headline MSE {headline_target:.3g}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set(xlabel="target per-pixel MSE", ylabel="measurements saved (x)")
@@ -94,9 +98,13 @@ def seconds_vs_error(summary: pd.DataFrame) -> Figure:
     return fig
 
 
-def noise_sweep(summary: pd.DataFrame, m: float) -> Figure | None:
-    """Mean MSE vs noise level sigma at a fixed m, one line per prior, with CI bands;
-    None when fewer than two noise levels were run at that m."""
+def noise_sweep(summary: pd.DataFrame, m: float | None = None) -> Figure | None:
+    """Mean MSE vs noise level sigma at a fixed m, one line per prior, with CI bands; None when fewer
+    than two noise levels were run at that m. m = None: the m run at the most noise levels (largest m
+    on ties)."""
+    if m is None:
+        levels = summary.groupby("m")["noise"].nunique()
+        m = float(levels[levels == levels.max()].index.max()) if len(levels) else 0.0
     rows = summary[np.isclose(summary["m"].astype(float), m)]
     if rows["noise"].nunique() < 2:
         return None
@@ -145,6 +153,15 @@ def _panels(count: int) -> tuple[Figure, list]:
 def _panel_title(key: tuple) -> str:
     dataset, measurement, noise = key
     return f"{dataset}, {measurement}, sigma = {noise:g}"
+
+
+def _headline_target(headline: float | Mapping | None, key: tuple) -> float | None:
+    """The headline target to mark on the panel `key`, if any."""
+    if isinstance(headline, Mapping):
+        same = (headline.get("dataset"), headline.get("measurement")) == key[:2] and \
+            headline.get("noise") is not None and np.isclose(headline["noise"], key[2])
+        headline = headline.get("target_mse") if same else None
+    return float(headline) if headline is not None and np.isfinite(headline) else None
 
 
 def _positive(values: pd.Series) -> np.ndarray:

@@ -140,7 +140,7 @@ def savings_curve(results: pd.DataFrame, targets: Sequence[float] | None = None,
     point estimates (ties -> lower error floor), chosen before and independently of the bootstrap;
     the interval does not include the selection's own uncertainty. `targets` default: `target_grid`.
     """
-    _require_kind(results)
+    require_kind(results)
     rows: list[dict] = []
     for key, group in results.groupby(SAVINGS_GROUP, sort=True):
         key = plain(key)
@@ -225,7 +225,7 @@ def _check_target(target: float) -> None:
         raise CsbenchError(f"target error must be a positive number, got {target}")
 
 
-def _require_kind(results: pd.DataFrame) -> None:
+def require_kind(results: pd.DataFrame) -> None:
     if "kind" not in results:
         raise CsbenchError("results lack a 'kind' column (generative|sparsity|untrained|other)")
 

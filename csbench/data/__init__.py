@@ -33,7 +33,9 @@ def load_dataset(spec: str) -> Dataset:
         _, params = parse_name("folder" + (folder.group(1) or ""), "dataset")
         return _construct(FolderDataset, spec, path=folder.group(2), **params)
     name, params = parse_name(spec, "dataset")
-    if name not in DATASETS or name == FolderDataset.name:
+    if name == FolderDataset.name:
+        raise CsbenchError(f"dataset {spec!r} needs a folder: folder:PATH or folder[size=64,channels=3]:PATH")
+    if name not in DATASETS:
         known = ", ".join(sorted(set(DATASETS) - {FolderDataset.name}))
         raise CsbenchError(f"unknown dataset {spec!r}; known: {known}, folder:PATH")
     return _construct(DATASETS[name], spec, **params)

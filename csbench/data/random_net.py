@@ -96,4 +96,6 @@ class RandomNet(Dataset):
 
     @torch.no_grad()
     def split(self, which: str, n: int | None = None) -> Tensor:
-        return self.generator(self.latents(which, n)).reshape(-1, *self.shape)
+        """G(z*) on CPU, shape (n, 1, 28, 28), wherever a prior has moved `generator`."""
+        device = self.generator.weights[0].device
+        return self.generator(self.latents(which, n).to(device)).reshape(-1, *self.shape).cpu()

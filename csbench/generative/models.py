@@ -71,12 +71,13 @@ class VAE(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """DCGAN generator for 28x28: z (k) -> fc -> 128x7x7 -> BN, ReLU -> ConvT(4, s2) -> 64x14x14
-    -> BN, ReLU -> ConvT(4, s2) -> Cx28x28 -> sigmoid. Runs in eval mode (BN running stats) at recovery."""
+    """DCGAN generator for 28x28 (w = width, 32 by default to keep CPU cost low): z (k) -> fc ->
+    2w x 7x7 -> BN, ReLU -> ConvT(4, s2) -> w x 14x14 -> BN, ReLU -> ConvT(4, s2) -> C x 28x28 ->
+    sigmoid. Runs in eval mode (BN running stats) at recovery."""
 
     architecture = "dcgan"
 
-    def __init__(self, shape: tuple[int, int, int] = (1, 28, 28), latent_dim: int = 100, width: int = 64):
+    def __init__(self, shape: tuple[int, int, int] = (1, 28, 28), latent_dim: int = 100, width: int = 32):
         super().__init__()
         self.shape = tuple(shape)
         self.latent_dim = latent_dim
@@ -105,12 +106,12 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Conv(4, s2) 64 -> LeakyReLU -> Conv(4, s2) 128 -> BN -> LeakyReLU -> linear logit (no sigmoid:
+    """Conv(4, s2) w -> LeakyReLU -> Conv(4, s2) 2w -> BN -> LeakyReLU -> linear logit (no sigmoid:
     train with BCE-with-logits)."""
 
     architecture = "dcgan-discriminator"
 
-    def __init__(self, shape: tuple[int, int, int] = (1, 28, 28), width: int = 64):
+    def __init__(self, shape: tuple[int, int, int] = (1, 28, 28), width: int = 32):
         super().__init__()
         self.config = {"shape": list(shape), "width": width}
         self.net = nn.Sequential(

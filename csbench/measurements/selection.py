@@ -9,6 +9,7 @@ from csbench.measurements.base import LinearOperator
 
 
 def check_m(m: int, name: str) -> None:
+    """A clean user error for a measurement count below 1."""
     if m < 1:
         raise CsbenchError(f"measurement {name!r} needs m >= 1, got m = {m}")
 

@@ -1,0 +1,101 @@
+"""`csbench compare` end to end on real MNIST: the output contract, resume, executors, report."""
+import json
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from csbench.cli import main
+
+RESULT_COLUMNS = {"dataset", "measurement", "prior", "m", "noise", "seed", "instance", "mse", "psnr",
+                  "ssim", "seconds", "status", "error"}
+SUMMARY_COLUMNS = {"dataset", "measurement", "prior", "m", "noise", "n", "mse_mean", "mse_ci_low",
+                   "mse_ci_high", "psnr_mean", "seconds_mean"}
+CLAIM_KEYS = {"dataset", "measurement", "noise", "target_mse", "generative_prior", "sparsity_prior",
+              "m_generative", "m_sparsity", "ratio", "ratio_ci", "reproduced"}
+TASK = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance"]
+
+
+def test_quick_compare_writes_the_output_contract(quick_run):
+    out, proc = quick_run
+    assert proc.stdout.startswith("claim: ")
+    for name in ["results.sqlite", "results.csv", "summary.csv", "claim.json", "report.md", "report.html"]:
+        assert (out / name).stat().st_size > 0, name
+    figures = {p.stem for p in (out / "figures").glob("*.png")}
+    assert {"error_vs_m", "reconstructions", "savings", "seconds_vs_error"} <= figures
+    results = pd.read_csv(out / "results.csv")
+    assert RESULT_COLUMNS <= set(results.columns) and not results.duplicated(TASK).any()
+    assert (results.status == "ok").all() and results.mse.map(math.isfinite).all()
+    priors = {"lasso-pixel", "lasso-dct", "lasso-wavelet", "vae"}
+    assert {(p, m) for p, m in zip(results.prior, results.m)} == {(p, m) for p in priors for m in (10, 25, 100, 400)}
+    summary = pd.read_csv(out / "summary.csv")
+    assert SUMMARY_COLUMNS <= set(summary.columns)
+    assert ((summary.mse_ci_low <= summary.mse_mean) & (summary.mse_mean <= summary.mse_ci_high)).all()
+    html = (out / "report.html").read_text()
+    assert html.count("<img") >= 4 and "data:image/png;base64," in html
+
+
+def test_quick_compare_vae_beats_every_lasso_at_the_smallest_m(quick_run):
+    summary = pd.read_csv(quick_run[0] / "summary.csv")
+    smallest = summary[summary.m == summary.m.min()].set_index("prior").mse_mean
+    lassos = [p for p in smallest.index if p.startswith("lasso")]
+    assert smallest["vae"] < smallest[lassos].min()
+    # Lasso's tuned lambda is recorded for every row
+    results = pd.read_csv(quick_run[0] / "results.csv")
+    assert all("lam" in json.loads(p) for p in results[results.prior.str.startswith("lasso")].params)
+
+
+def test_quick_compare_claim_is_well_formed(quick_run):
+    claim = json.loads((quick_run[0] / "claim.json").read_text())
+    assert CLAIM_KEYS <= set(claim) and claim["generative_prior"] == "vae"
+    assert claim["sparsity_prior"].startswith("lasso") and isinstance(claim["reproduced"], bool)
+    if claim["ratio"] is not None:
+        assert claim["ratio"] == pytest.approx(claim["m_sparsity"] / claim["m_generative"])
+
+
+def test_report_rebuilds_from_the_store_and_compares_runs(quick_run, tmp_path, capsys):
+    out = quick_run[0]
+    before = pd.read_csv(out / "summary.csv")
+    assert main(["report", str(out), "--against", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), before)
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert not comparison.worse.any()
+
+
+def _compare(out, *extra, env=None):
+    return subprocess.run([sys.executable, "-m", "csbench", "compare", "--preset", "quick", "--quiet",
+                           "--plugin", "tests/plugins/odd_priors.py", "--priors", "lasso-pixel,interrupting",
+                           "--m", "10,25,50", "--n-images", "3", "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_an_interrupted_run_resumes_without_duplicates_or_recomputation(tmp_path):
+    env = {**os.environ, "CSBENCH_TEST_INTERRUPT_AT": "50"}
+    first = _compare(tmp_path, env=env)
+    assert first.returncode == 2, first.stderr
+    assert first.stderr.startswith("error: interrupted") and "Traceback" not in first.stderr
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        done_before = dict(db.execute("SELECT prior || m, finished FROM tasks").fetchall())
+    assert 0 < len(done_before) < 6
+    second = _compare(tmp_path)
+    assert second.returncode == 0, second.stderr
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert len(results) == 2 * 3 * 3 and not results.duplicated(TASK).any()
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        done_after = dict(db.execute("SELECT prior || m, finished FROM tasks").fetchall())
+    assert all(done_after[k] == v for k, v in done_before.items())  # finished tasks were not rerun
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_parallel_executors_give_the_serial_numbers(tmp_path, executor):
+    common = ["--priors", "lasso-pixel", "--m", "25,100", "--n-images", "2"]
+    serial = _compare(tmp_path / "serial", *common)
+    parallel = _compare(tmp_path / executor, *common, "--executor", executor, "--workers", "2")
+    assert serial.returncode == 0 and parallel.returncode == 0, parallel.stderr
+    a = pd.read_csv(tmp_path / "serial" / "results.csv").sort_values(TASK).reset_index(drop=True)
+    b = pd.read_csv(tmp_path / executor / "results.csv").sort_values(TASK).reset_index(drop=True)
+    pd.testing.assert_series_equal(a.mse, b.mse, rtol=1e-6)

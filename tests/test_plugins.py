@@ -1,0 +1,53 @@
+"""Plug-ins: entry points (how built-ins and third parties register), module:Class, file paths."""
+import sys
+import textwrap
+
+import pytest
+
+from csbench.errors import CsbenchError
+from csbench.priors import load_plugin, make_prior, registry
+
+
+def test_builtin_baselines_come_from_entry_points():
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="csbench.priors")}
+    assert {"lasso-pixel", "lasso-dct", "lasso-wavelet", "vae", "dcgan"} <= names
+    assert {"lasso-pixel", "lasso-dct", "lasso-wavelet", "vae", "dcgan"} <= set(registry())
+
+
+def test_a_third_party_package_registers_through_its_entry_point(tmp_path, monkeypatch):
+    """An installed distribution (a real .dist-info on sys.path) exposing `csbench.priors`."""
+    (tmp_path / "thirdparty_prior.py").write_text(textwrap.dedent("""
+        from csbench import Prior
+        class Mean(Prior):
+            name = "third-party-mean"; kind = "other"; description = "the mean image"
+            def recover(self, problem):
+                return problem.operator.adjoint(problem.y).reshape(problem.batch, *problem.shape)
+    """))
+    info = tmp_path / "thirdparty_prior-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-prior\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[csbench.priors]\nthird-party-mean = thirdparty_prior:Mean\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = registry()
+    assert "third-party-mean" in found and found["third-party-mean"].origin == "thirdparty-prior"
+
+
+def test_plugin_by_path_and_by_module(monkeypatch):
+    classes = load_plugin("examples/min_norm_prior.py")
+    assert [c.name for c in classes] == ["min-norm"]
+    monkeypatch.syspath_prepend("tests/plugins")
+    assert load_plugin("odd_priors:Crashing")[0].name == "crashing"
+    prior = make_prior("min-norm[ridge=0.001]")
+    assert prior.params == {"ridge": 0.001} and prior.label == "min-norm[ridge=0.001]"
+
+
+def test_plugin_without_metadata_is_refused(tmp_path):
+    bad = tmp_path / "bad_prior.py"
+    bad.write_text("class NoName:\n    def recover(self, problem):\n        return None\n")
+    with pytest.raises(CsbenchError, match="lacks the class attribute 'name'"):
+        load_plugin(f"{bad}:NoName")
+    with pytest.raises(CsbenchError, match="defines no Prior subclass"):
+        load_plugin(str(bad))
+    sys.modules.pop("csbench_plugin_bad_prior", None)
