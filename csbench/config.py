@@ -1,6 +1,7 @@
 """Run configuration: presets, a TOML file, and command-line overrides, in that order."""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,8 +31,8 @@ class RunConfig:
     n_validation: int = 16
     seeds: tuple[int, ...] = (0,)
     out: str = "reports/latest"
-    executor: str = "serial"
-    workers: int = 2
+    executor: str = "processes"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     scheduler: str | None = None
     device: str = "cpu"
     plugins: tuple[str, ...] = ()

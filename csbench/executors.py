@@ -29,11 +29,14 @@ def run_processes(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
     """A pool of `workers` spawned processes sharing the machine's cores."""
     workers = max(1, config.workers)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_limit_threads,
-                             initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_limit_threads,
+                               initargs=(threads,))
+    try:
         futures = [pool.submit(run_task, task, config) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+    finally:  # on an interrupt, drop the queued tasks instead of finishing them unseen
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_dask(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:

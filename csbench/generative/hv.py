@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
+from csbench.generative.latent import data_term, initial_latents
+from csbench.generative.zoo import find_checkpoint, load_generator
 from csbench.measurements.base import LinearOperator
 from csbench.priors import Prior, PriorContext, as_images
 from csbench.problem import Problem
@@ -31,32 +33,30 @@ Decode = Callable[[Tensor], Tensor]
 
 
 def measurement_loss(ax: Tensor, y: Tensor, link: str) -> Tensor:
-    """1/2 ||f(A x) - y||^2 per problem (summed over the last axis); f the identity or abs."""
-    if link == "identity":
-        residual = ax - y
-    elif link == "abs":
-        residual = ax.abs() - y
-    else:
+    """f = 1/2 ||link(A x) - y||^2 per problem, (..., B, m) -> (..., B); link identity or abs."""
+    if link not in ("identity", "abs"):
         raise CsbenchError(f"link {link!r} is not supported here (identity, abs)")
-    return 0.5 * residual.pow(2).sum(-1)
+    return 0.5 * data_term(ax, y, link)
+
+
+def decode_flat(decode: Decode, z: Tensor) -> Tensor:
+    """G(z) flattened: z (..., k) -> (..., n), whatever shape `decode` gives each signal."""
+    return decode(z).reshape(*z.shape[:-1], -1)
 
 
 def _flat_measure(decode: Decode, operator: LinearOperator) -> Callable[[Tensor], Tensor]:
     """z (..., B, k) -> A G(z) (..., B, m)."""
-    def measure(z: Tensor) -> Tensor:
-        x = decode(z)
-        return operator.forward(x.reshape(*z.shape[:-1], -1))
-    return measure
+    return lambda z: operator.forward(decode_flat(decode, z))
 
 
 def gauss_newton_norm(decode: Decode, operator: LinearOperator, z: Tensor, *,
-                      generator: torch.Generator, iterations: int = 20) -> Tensor:
-    """||A J_G(z)||_2^2 for each z[..., :] (power iteration on J^T A^T A J), shape z.shape[:-1]."""
+                      iterations: int = 20) -> Tensor:
+    """||A J_G(z)||_2^2 for each z[..., :] (power iteration on J^T A^T A J from v = z / ||z||,
+    so each problem's value depends on itself only), shape z.shape[:-1]."""
     measure = _flat_measure(decode, operator)
     z = z.detach()
     _, pullback = torch.func.vjp(measure, z)
-    v = torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
-    v = v / v.norm(dim=-1, keepdim=True)
+    v = z / z.norm(dim=-1, keepdim=True).clamp_min(1e-30)
     value = torch.ones(z.shape[:-1], dtype=z.dtype, device=z.device)
     for _ in range(iterations):
         _, push = torch.func.jvp(measure, (z,), (v,))
@@ -67,15 +67,15 @@ def gauss_newton_norm(decode: Decode, operator: LinearOperator, z: Tensor, *,
 
 
 def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *, steps: int,
-               step: float = 1.0, check: bool = True, link: str = "identity",
-               generator: torch.Generator) -> tuple[Tensor, Tensor]:
+               step: float = 1.0, check: bool = True, link: str = "identity"
+               ) -> tuple[Tensor, Tensor]:
     """Run (sub)gradient descent on f from z0 (shape (R, B, k), R restarts of B instances).
 
     With `check`, every iteration first flips z -> -z where f(-z) < f(z). Returns the final
-    z (R, B, k) and f(z) (R, B). `generator` seeds the power iteration for the step size.
+    z (R, B, k) and f(z) (R, B).
     """
     measure = _flat_measure(decode, operator)
-    lipschitz = gauss_newton_norm(decode, operator, z0, generator=generator)
+    lipschitz = gauss_newton_norm(decode, operator, z0)
     rate = (step / lipschitz.clamp_min(1e-30)).unsqueeze(-1)
     z = z0.detach().clone()
     for _ in range(steps):
@@ -118,33 +118,30 @@ class ZooGeneratorPrior(Prior):
         return "random-net" if is_random_net(dataset.name) else "dcgan"
 
     def setup(self, context: PriorContext) -> None:
-        from csbench.generative.zoo import load_generator
         super().setup(context)
         self.generator = load_generator(self._model_for(context.dataset), context.dataset,
                                         device=context.device).eval()
         self.generator.requires_grad_(False)
 
     def supports(self, measurement, dataset) -> str | None:
-        from csbench.generative.zoo import load_generator
         reason = super().supports(measurement, dataset)
         if reason:
             return reason
         model = self._model_for(dataset)
-        if model == "random-net" and not is_random_net(dataset.name):
-            return f"{self.name}: model random-net needs the random-net dataset, not {dataset.name!r}"
-        try:
-            load_generator(model, dataset)
-        except CsbenchError as exc:
-            return f"{self.name}: {exc}"
+        if model == "random-net":
+            if getattr(dataset, "generator", None) is None:
+                return f"{self.name}: model random-net needs the random-net dataset, not {dataset.name!r}"
+        elif find_checkpoint(model, dataset.name) is None:
+            return (f"{self.name}: no {model} checkpoint for dataset {dataset.name} "
+                    f"(train one with `csbench train {model} --dataset {dataset.name}`)")
         return None
 
     def decode(self, z: Tensor) -> Tensor:
         return self.generator.decode(z)
 
     def initial_latents(self, problem: Problem, restarts: int) -> Tensor:
-        """z0 ~ N(0, I), shape (R, B, k), drawn per (restart, instance) from the problem's generator."""
-        k = self.generator.latent_dim
-        z = torch.randn(restarts, problem.batch, k, generator=problem.generator)
+        """z0 ~ N(0, I), shape (R, B, k), the same per instance alone or in a batch (latent.py)."""
+        z = initial_latents(problem.batch, restarts, self.generator.latent_dim, problem.generator)
         return z.to(problem.device)
 
     def finish(self, x: Tensor, problem: Problem) -> Tensor:
@@ -163,8 +160,7 @@ class HVPrior(ZooGeneratorPrior):
         z0 = self.initial_latents(problem, int(self.params["restarts"]))
         z, loss = hv_descent(self.decode, problem.operator, problem.y, z0,
                              steps=int(self.params["steps"]), step=float(self.params["step"]),
-                             check=bool(self.params["check"]), link=problem.link,
-                             generator=problem.generator)
+                             check=bool(self.params["check"]), link=problem.link)
         with torch.no_grad():
             x = self.decode(pick_best(z, loss))
         return self.finish(x, problem)

@@ -13,8 +13,8 @@ with the data term D chosen by the measurement link:
 Adam runs on z of shape (R, B, k): R restarts of B instances in one tensor program. The summed
 loss is minimised, and since each z_{r,b} only enters its own term, every (restart, instance) is
 optimised exactly independently. The restart with the lowest final loss wins per instance (the
-ground truth is never used). The initial z of instance b is the b-th block of R*k draws from the
-generator, so an instance gets the same start alone or inside a batch.
+ground truth is never used). Every instance starts from the same R draws of the generator, so
+an instance's result is the same alone or anywhere inside a batch.
 """
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def data_term(ax: Tensor, y: Tensor, link: str) -> Tensor:
 
 
 def initial_latents(batch: int, restarts: int, latent_dim: int, generator: torch.Generator) -> Tensor:
-    """z0 of shape (R, B, k) ~ N(0, I); instance b's starts are the b-th block of the stream."""
-    return torch.randn(batch, restarts, latent_dim, generator=generator).transpose(0, 1).contiguous()
+    """z0 of shape (R, B, k): R starts ~ N(0, I) drawn once and shared by all B instances, so an
+    instance's start does not depend on its position or on the batch size."""
+    return torch.randn(restarts, 1, latent_dim, generator=generator).repeat(1, batch, 1)
 
 
 def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps: int = 1000,
@@ -69,8 +70,11 @@ def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps
     """
     if steps < 0 or restarts < 1:
         raise CsbenchError(f"latent optimisation needs steps >= 0 and restarts >= 1, got {steps}, {restarts}")
-    generator = problem.generator if generator is None else generator
     y = problem.y
+    if y.ndim != 2 or y.shape != (problem.operator.batch, problem.operator.m):
+        raise CsbenchError(f"measurements of shape {tuple(y.shape)} do not match the operator "
+                           f"({problem.operator.batch} instances x {problem.operator.m} measurements)")
+    generator = problem.generator if generator is None else generator
     z = initial_latents(problem.batch, restarts, latent_dim, generator).to(y.device).requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=lr)
 

@@ -1,0 +1,151 @@
+"""Greedy sparse recovery in an orthonormal basis, batched: OMP and normalised IHT.
+
+Both find an s-sparse c with y ~ M c (M = A Psi, Haar wavelets by default) and return
+x_hat = clip(Psi c, 0, 1). The sparsity s is tuned per (m, sigma); it is capped at m for
+OMP and at m // 2 for IHT (beyond that the support cannot be identified from m numbers).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from csbench.baselines.common import SynthesisMap, noise_floor
+from csbench.baselines.solvers import LinearMap
+from csbench.priors import Prior
+from csbench.problem import Problem
+
+SPARSITY_GRID = [2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+
+def _batched_dot(a: Tensor, b: Tensor) -> Tensor:
+    return (a * b).sum(dim=-1)
+
+
+def omp(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,
+        floor: Tensor | float = 0.0) -> Tensor:
+    """Orthogonal matching pursuit (Pati et al. 1993) for all B instances at once.
+
+    Step k: pick j_k = argmax_j |(M^T r)_j| over unselected atoms, orthogonalise the atom
+    M e_{j_k} against the chosen ones (Gram-Schmidt, twice), and project the residual
+    r = y - M c off it. An instance stops after `sparsity` atoms or once ||r_b|| <= floor_b.
+    The coefficients solve the least-squares problem on the support, R c_S = Q^T y.
+    Only forward/adjoint are used (atoms are M applied to one-hot vectors). Returns (B, n).
+    """
+    batch = y.shape[0]
+    floor = torch.as_tensor(floor, dtype=y.dtype, device=y.device).expand(batch)
+    residual = y.clone()
+    basis_q = y.new_zeros(batch, y.shape[1], sparsity)
+    upper_r = y.new_zeros(batch, sparsity, sparsity)
+    projections = y.new_zeros(batch, sparsity)
+    support = torch.zeros(batch, sparsity, dtype=torch.long, device=y.device)
+    selected = torch.zeros(batch, n, dtype=torch.bool, device=y.device)
+    active = residual.norm(dim=1) > floor
+    rows = torch.arange(batch, device=y.device)
+    steps = 0
+    for k in range(sparsity):
+        if not bool(active.any()):
+            break
+        steps = k + 1
+        scores = adjoint(residual).abs().masked_fill(selected, -1.0)
+        index = scores.argmax(dim=1)
+        atom = forward(torch.nn.functional.one_hot(index, n).to(y.dtype))
+        chosen = basis_q[:, :, :k]
+        coefficients = torch.einsum("bmk,bm->bk", chosen, atom)
+        vector = atom - torch.einsum("bmk,bk->bm", chosen, coefficients)
+        again = torch.einsum("bmk,bm->bk", chosen, vector)
+        vector = vector - torch.einsum("bmk,bk->bm", chosen, again)
+        coefficients = coefficients + again
+        length = vector.norm(dim=1)
+        usable = active & (length > 1e-6 * atom.norm(dim=1))
+        q = torch.where(usable[:, None], vector / length.clamp_min(1e-30)[:, None], torch.zeros_like(vector))
+        projection = _batched_dot(q, residual)
+        basis_q[:, :, k] = q
+        upper_r[:, :k, k] = torch.where(usable[:, None], coefficients, torch.zeros_like(coefficients))
+        upper_r[:, k, k] = torch.where(usable, length, torch.ones_like(length))
+        projections[:, k] = projection
+        support[:, k] = index
+        selected[rows, index] |= usable
+        residual = residual - projection[:, None] * q
+        active = usable & (residual.norm(dim=1) > floor)
+    values = torch.linalg.solve_triangular(upper_r[:, :steps, :steps], projections[:, :steps, None],
+                                           upper=True)[..., 0]
+    return y.new_zeros(batch, n).scatter_add(1, support[:, :steps], values)
+
+
+def hard_threshold(c: Tensor, sparsity: int) -> Tensor:
+    """H_s(c): keep the `sparsity` largest |c_j| of each row, zero the rest."""
+    keep = c.abs().topk(sparsity, dim=1).indices
+    return torch.zeros_like(c).scatter(1, keep, c.gather(1, keep))
+
+
+def niht(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, *, steps: int = 300,
+         tol: float = 1e-5, shrink: float = 2.0, slack: float = 0.01) -> Tensor:
+    """Normalised iterative hard thresholding (Blumensath & Davies 2010), batched.
+
+    c+ = H_s(c + mu g),  g = M^T (y - M c),  mu = ||g_S||^2 / ||M g_S||^2 with S the current
+    support (the optimal step on S). When the support changes, mu must not exceed
+    (1 - slack) ||c+ - c||^2 / ||M (c+ - c)||^2; otherwise it is divided by shrink (1 - slack)
+    and c+ recomputed. An instance stops when ||c+ - c|| <= tol ||c+|| or after `steps`.
+    Returns c, shape (B, n).
+    """
+    gradient = adjoint(y)
+    c = torch.zeros_like(gradient)
+    support = hard_threshold(gradient, sparsity) != 0
+    fit = torch.zeros_like(y)  # M c
+    active = torch.ones(y.shape[0], 1, dtype=torch.bool, device=y.device)
+    tiny = torch.finfo(y.dtype).tiny
+    for _ in range(steps):
+        gradient = adjoint(y - fit)
+        restricted = gradient * support
+        mu = (restricted.pow(2).sum(dim=1, keepdim=True)
+              / forward(restricted).pow(2).sum(dim=1, keepdim=True).clamp_min(tiny))
+        for _ in range(30):
+            c_new = hard_threshold(c + mu * gradient, sparsity)
+            move = forward(c_new - c)
+            bound = (1 - slack) * (c_new - c).pow(2).sum(dim=1, keepdim=True) / move.pow(2).sum(
+                dim=1, keepdim=True).clamp_min(tiny)
+            new_support = c_new != 0
+            too_long = ((new_support != support).any(dim=1, keepdim=True) & (mu > bound))
+            if not bool(too_long.any()):
+                break
+            mu = torch.where(too_long, mu / (shrink * (1 - slack)), mu)
+        change = (c_new - c).norm(dim=1, keepdim=True)
+        c = torch.where(active, c_new, c)
+        fit = torch.where(active, fit + move, fit)
+        support = torch.where(active, new_support, support)
+        active = active & (change > tol * c_new.norm(dim=1, keepdim=True))
+        if not bool(active.any()):
+            break
+    return c
+
+
+class _GreedyWavelet(Prior):
+    kind = "sparsity"
+    parameters = {"s": 64}
+    tuning = {"s": SPARSITY_GRID}
+    links = ("identity",)
+    basis: ClassVar[str] = "wavelet"
+
+
+class OMP(_GreedyWavelet):
+    name = "omp"
+    description = "orthogonal matching pursuit in the Haar wavelet basis, s atoms or residual <= sigma"
+
+    def recover(self, problem: Problem) -> Tensor:
+        synthesis = SynthesisMap(problem, self.basis)
+        sparsity = max(1, min(int(self.params["s"]), problem.m, problem.n))
+        c = omp(synthesis.forward, synthesis.adjoint, problem.y, sparsity, problem.n, noise_floor(problem))
+        return synthesis.image(c)
+
+
+class IHT(_GreedyWavelet):
+    name = "iht"
+    description = "normalised iterative hard thresholding in the Haar wavelet basis, s-sparse"
+
+    def recover(self, problem: Problem) -> Tensor:
+        synthesis = SynthesisMap(problem, self.basis)
+        sparsity = max(1, min(int(self.params["s"]), problem.m // 2, problem.n))
+        c = niht(synthesis.forward, synthesis.adjoint, problem.y, sparsity)
+        return synthesis.image(c)

@@ -1,0 +1,144 @@
+"""Empirical phase transitions, noiseless Gaussian measurements A_ij ~ N(0, 1/m).
+
+(a) `random_net_phase`: x* = G(z*) for a random expansive ReLU net G (k -> ... -> 784,
+    `csbench.data.random_net`), recovered by the negation-check descent (`hv_descent`).
+    Success: relative error ||G(z_hat) - x*|| / ||x*|| < 1e-3 (in signal space, so a
+    different z with the same G(z) counts), keeping the best of `restarts` random starts by the
+    loss ||A G(z) - y||^2 (never the truth). Theory: m >= k is necessary, about 2k suffices.
+(b) `l1_phase`: s-sparse x* in R^n (n = 128 by default, Gaussian non-zeros at uniform random
+    positions), recovered by l1 minimisation, solved as a Lasso with a tiny lam = 1e-4 ||A^T y||_inf
+    by `fista_l1`. Success: relative error < 1e-2. Theory: the statistical dimension
+    `statistical_dimension_l1(s, n)`.
+
+All m of one k (or of the whole l1 grid) run as one batch: a problem with m measurements is
+padded with zero rows of A (and zeros in y) to the largest m, which leaves it unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from matplotlib.figure import Figure
+
+from csbench.baselines.solvers import fista_l1, lipschitz_constant
+from csbench.data.random_net import RandomReluGenerator, expansive_widths
+from csbench.generative.hv import decode_flat, hv_descent, pick_best
+from csbench.measurements.base import DenseOperator
+from csbench.rng import torch_generator
+from csbench.theory import statistical_dimension_l1
+
+RANDOM_NET_TOLERANCE = 1e-3
+L1_TOLERANCE = 1e-2
+
+
+def padded_gaussian(ms: list[int], trials: int, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A of shape (len(ms) * trials, max m, n): block i has ms[i] rows ~ N(0, 1/ms[i]), the rest 0.
+    Also returns the m of each instance."""
+    top = max(ms)
+    per_instance = torch.tensor([m for m in ms for _ in range(trials)])
+    a = torch.randn(len(per_instance), top, n, generator=generator) / per_instance.sqrt()[:, None, None]
+    a = a * (torch.arange(top)[None, :, None] < per_instance[:, None, None])
+    return a, per_instance
+
+
+def random_net_phase(ks: tuple[int, ...] = (2, 4, 6, 8, 10), ms: tuple[int, ...] = tuple(range(2, 31, 2)), *,
+                     trials: int = 6, restarts: int = 3, depth: int = 2, width: int = 250, steps: int = 300,
+                     seed: int = 0, scale: float = 1.0) -> pd.DataFrame:
+    """Success of the negation-check descent over the (k, m) grid; `scale` multiplies trials.
+
+    One row per (k, m, trial): k, m, trial, rel_error, success.
+    """
+    trials = max(1, round(trials * scale))
+    rows = []
+    for k in ks:
+        network = RandomReluGenerator(expansive_widths(k, depth, width), seed=seed)
+        generator = torch_generator("phase-random-net", seed, k)
+        a, m_of = padded_gaussian(list(ms), trials, network.widths[-1], generator)
+        z_true = torch.randn(len(m_of), k, generator=generator)
+        with torch.no_grad():
+            x_true = network(z_true)
+        operator = DenseOperator(a)
+        z0 = torch.randn(restarts, len(m_of), k, generator=generator)
+        z, loss = hv_descent(network, operator, operator.forward(x_true), z0, steps=steps)
+        with torch.no_grad():
+            error = (decode_flat(network, pick_best(z, loss)) - x_true).norm(dim=1) / x_true.norm(dim=1)
+        for i, (m, e) in enumerate(zip(m_of.tolist(), error.tolist())):
+            rows.append({"k": k, "m": m, "trial": i % trials, "rel_error": e,
+                         "success": e < RANDOM_NET_TOLERANCE})
+    return pd.DataFrame(rows)
+
+
+def l1_phase(ss: tuple[int, ...] = (2, 4, 8, 16, 32, 48), ms: tuple[int, ...] = tuple(range(8, 129, 8)), *,
+             n: int = 128, trials: int = 6, steps: int = 1500, seed: int = 0, scale: float = 1.0) -> pd.DataFrame:
+    """Success of l1 minimisation over the (s, m) grid; `scale` multiplies trials.
+
+    One row per (s, m, trial): s, n, m, trial, rel_error, success.
+    """
+    trials = max(1, round(trials * scale))
+    generator = torch_generator("phase-l1", seed, n)
+    blocks = [(s, m) for s in ss for m in ms]
+    a, m_of = padded_gaussian([m for _, m in blocks], trials, n, generator)
+    s_of = torch.tensor([s for s, _ in blocks for _ in range(trials)])
+    ranks = torch.rand(len(s_of), n, generator=generator).argsort(dim=1).argsort(dim=1)
+    x_true = torch.randn(len(s_of), n, generator=generator) * (ranks < s_of[:, None])
+    operator = DenseOperator(a)
+    y = operator.forward(x_true)
+    lam = 1e-4 * operator.adjoint(y).abs().amax(dim=1)
+    lipschitz = lipschitz_constant(operator.forward, operator.adjoint, n, len(s_of), generator=generator)
+    x_hat = fista_l1(operator.forward, operator.adjoint, y, lam, lipschitz, steps=steps, tol=1e-7)
+    error = (x_hat - x_true).norm(dim=1) / x_true.norm(dim=1)
+    return pd.DataFrame({"s": s_of.numpy(), "n": n, "m": m_of.numpy(), "trial": np.arange(len(s_of)) % trials,
+                         "rel_error": error.numpy(), "success": (error < L1_TOLERANCE).numpy()})
+
+
+def m_at_half(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The m at which the success rate first reaches 1/2, per value of `by` ("k" or "s"),
+    linearly interpolated between grid points (NaN when it never does)."""
+    rows = []
+    for key, group in frame.groupby(by):
+        rate = group.groupby("m")["success"].mean().sort_index()
+        ms, ps = rate.index.to_numpy(float), rate.to_numpy(float)
+        above = np.flatnonzero(ps >= 0.5)
+        if len(above) == 0:
+            m50 = np.nan
+        elif above[0] == 0:
+            m50 = ms[0]
+        else:
+            i = above[0]
+            m50 = ms[i - 1] + (0.5 - ps[i - 1]) * (ms[i] - ms[i - 1]) / (ps[i] - ps[i - 1])
+        rows.append({by: key, "m50": m50})
+    return pd.DataFrame(rows)
+
+
+def _heatmap(ax, frame: pd.DataFrame, by: str) -> tuple[np.ndarray, np.ndarray]:
+    rate = frame.pivot_table(index=by, columns="m", values="success", aggfunc="mean")
+    ms, keys = rate.columns.to_numpy(float), rate.index.to_numpy(float)
+    image = ax.pcolormesh(ms, keys, rate.to_numpy(float), vmin=0, vmax=1, cmap="viridis", shading="nearest")
+    ax.set_xlabel("measurements m")
+    return keys, image
+
+
+def phase_figure(random_net: pd.DataFrame, l1: pd.DataFrame) -> Figure:
+    """Two heatmaps of success probability with the theory thresholds and the measured m50."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    ks, image = _heatmap(left, random_net, "k")
+    left.plot(ks, ks, "w--", label="m = k")
+    left.plot(2 * ks, ks, "w:", label="m = 2k")
+    half = m_at_half(random_net, "k")
+    left.plot(half["m50"], half["k"], "r.-", label="measured 50%")
+    left.set_ylabel("latent dimension k")
+    left.set_title("random ReLU net prior, negation-check descent")
+    left.legend(loc="lower right", fontsize=8)
+    ss, _ = _heatmap(right, l1, "s")
+    n = int(l1["n"].iloc[0])
+    grid = np.linspace(ss.min(), ss.max(), 100)
+    right.plot([statistical_dimension_l1(s, n) for s in grid], grid, "w--", label="statistical dimension")
+    half = m_at_half(l1, "s")
+    right.plot(half["m50"], half["s"], "r.-", label="measured 50%")
+    right.set_ylabel("sparsity s")
+    right.set_title(f"l1 minimisation, n = {n}")
+    right.legend(loc="lower right", fontsize=8)
+    figure.colorbar(image, ax=[left, right], label="success probability")
+    return figure

@@ -1,0 +1,96 @@
+"""Deep decoder (Heckel & Hand, arXiv 1810.03982): an untrained network as the prior.
+
+    x = D_W(u) = sigmoid(W_out relu(N(W_L U(... relu(N(W_1 u)) ...)))),   u fixed, random
+
+u is a fixed random (k, H / 2^L, W / 2^L) tensor, W_l are 1 x 1 convolutions (k x k channel
+mixes), U bilinear upsampling (x2 per level, to the image size at the last level), N channel
+normalisation (zero mean, unit variance over the pixels of a channel, then a learned scale and
+shift). Only the weights W are fitted, to the measurements of each instance:
+
+    W_hat = argmin_W ||A D_W(u) - y||^2     (Adam, a fixed number of steps),   x_hat = D_W_hat(u).
+
+With k channels, L levels and C output channels there are L (k^2 + 2k) + C k parameters, fewer
+than the pixels: the architecture itself is the (underparametrised) prior. Every instance has its
+own weights, stacked along the batch axis, so B fits run as one tensor program (batched 1 x 1
+convolutions are einsums); nothing is shared between instances.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from csbench.priors import Prior, as_images
+from csbench.problem import Problem
+
+
+def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
+    """Spatial sizes of the L levels, halving backwards from the image size (rounded up)."""
+    return [(math.ceil(height / 2 ** (levels - 1 - i)), math.ceil(width / 2 ** (levels - 1 - i)))
+            for i in range(levels)]
+
+
+def init_decoder(batch: int, channels: int, levels: int, shape: tuple[int, int, int],
+                 generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    """The fixed input u (B, k, h, w) ~ U(0, 1) and initial weights: mixes (B, L, k, k) and
+    output (B, C, k) ~ N(0, 1/k), scale 1, shift 0. One draw is copied to every instance, so an
+    instance starts the same alone or at any place in a batch (each still fits its own copy)."""
+    out_channels, height, width = shape
+    first = level_sizes(height, width, levels)[0]
+    seed_input = torch.rand(channels, *first, generator=generator)
+    mixes = torch.randn(levels, channels, channels, generator=generator) / math.sqrt(channels)
+    output = torch.randn(out_channels, channels, generator=generator) / math.sqrt(channels)
+    weights = {"mixes": mixes.expand(batch, -1, -1, -1).clone(), "scale": torch.ones(batch, levels, channels),
+               "shift": torch.zeros(batch, levels, channels), "output": output.expand(batch, -1, -1).clone()}
+    return seed_input.expand(batch, -1, -1, -1).clone(), weights
+
+
+def channel_norm(h: Tensor, scale: Tensor, shift: Tensor, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of h (B, k, H, W) over its pixels, then scale and shift (B, k)."""
+    mean = h.mean(dim=(2, 3), keepdim=True)
+    var = h.var(dim=(2, 3), unbiased=False, keepdim=True)
+    return (h - mean) / torch.sqrt(var + eps) * scale[..., None, None] + shift[..., None, None]
+
+
+def deep_decode(weights: dict[str, Tensor], seed_input: Tensor, image_size: tuple[int, int]) -> Tensor:
+    """D_W(u) for every instance: seed_input (B, k, h, w) -> (B, C, H, W) in (0, 1)."""
+    levels = weights["mixes"].shape[1]
+    sizes = level_sizes(*image_size, levels)
+    h = seed_input
+    for level in range(levels):
+        h = torch.einsum("boi,bihw->bohw", weights["mixes"][:, level], h)
+        if level > 0 or h.shape[-2:] != sizes[0]:
+            h = F.interpolate(h, size=sizes[level], mode="bilinear", align_corners=False)
+        h = torch.relu(channel_norm(h, weights["scale"][:, level], weights["shift"][:, level]))
+    return torch.sigmoid(torch.einsum("boi,bihw->bohw", weights["output"], h))
+
+
+def parameter_count(channels: int, levels: int, out_channels: int) -> int:
+    """L (k^2 + 2k) + C k weights per instance."""
+    return levels * (channels * channels + 2 * channels) + out_channels * channels
+
+
+class DeepDecoderPrior(Prior):
+    name = "deep-decoder"
+    kind = "untrained"
+    description = "untrained deep decoder (1x1 convs, upsampling, channel norm) fitted to y per image (Heckel-Hand)"
+    parameters = {"channels": 8, "levels": 3, "steps": 1500, "lr": 0.01}
+
+    def recover(self, problem: Problem) -> Tensor:
+        channels, levels = int(self.params["channels"]), int(self.params["levels"])
+        height, width = problem.shape[1:]
+        seed_input, weights = init_decoder(problem.batch, channels, levels, problem.shape, problem.generator)
+        seed_input = seed_input.to(problem.device)
+        weights = {key: value.to(problem.device).requires_grad_(True) for key, value in weights.items()}
+        optimiser = torch.optim.Adam(list(weights.values()), lr=float(self.params["lr"]))
+        with torch.enable_grad():
+            for _ in range(int(self.params["steps"])):
+                optimiser.zero_grad(set_to_none=True)
+                x = deep_decode(weights, seed_input, (height, width)).flatten(1)
+                (problem.operator.forward(x) - problem.y).pow(2).sum().backward()
+                optimiser.step()
+        with torch.no_grad():
+            x = deep_decode(weights, seed_input, (height, width))
+        return as_images(x, problem.shape)
