@@ -16,7 +16,7 @@ from csbench.baselines.solvers import LinearMap
 from csbench.priors import Prior
 from csbench.problem import Problem
 
-SPARSITY_GRID = [2, 4, 8, 16, 32, 64, 128, 256, 512]
+SPARSITY_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
 
 def _batched_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -80,8 +80,8 @@ def hard_threshold(c: Tensor, sparsity: int) -> Tensor:
     return torch.zeros_like(c).scatter(1, keep, c.gather(1, keep))
 
 
-def niht(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, *, steps: int = 300,
-         tol: float = 1e-5, shrink: float = 2.0, slack: float = 0.01) -> Tensor:
+def niht(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, *, steps: int = 500,
+         tol: float = 1e-6, shrink: float = 2.0, slack: float = 0.01) -> Tensor:
     """Normalised iterative hard thresholding (Blumensath & Davies 2010), batched.
 
     c+ = H_s(c + mu g),  g = M^T (y - M c),  mu = ||g_S||^2 / ||M g_S||^2 with S the current

@@ -87,17 +87,14 @@ def fista_l1(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: float | Ten
 
 
 def lasso_path(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: float | Tensor,
-               lipschitz: float | Tensor, *, factor: float = 0.2, steps: int = 1000,
+               lipschitz: float | Tensor, *, stages: int = 2, factor: float = 0.2, steps: int = 1000,
                tol: float = 1e-5) -> Tensor:
-    """`fista_l1` with continuation: warm-started solves along the decreasing path
-    lam_k = max(lam, lam_max factor^k), lam_max = ||M^T y||_inf (where c = 0 is optimal),
-    the intermediate ones at a 10x looser tolerance. Same minimiser, far fewer iterations
-    for small lam. Returns c, shape (B, n)."""
-    target = per_instance(lam, y)[:, 0]
-    lam_max = adjoint(y).abs().amax(dim=1)
-    stages = int(torch.log(lam_max / target).clamp_min(0).max().div(-torch.log(torch.tensor(factor))).ceil())
+    """`fista_l1` with continuation: warm-started solves for lam_k = lam / factor^k,
+    k = stages, ..., 1 (at a 10x looser tolerance), then for lam itself. Same minimiser,
+    far fewer iterations for small lam; the path depends on each instance's lam only, so
+    results do not depend on the batch. Returns c, shape (B, n)."""
     c = None
-    for k in range(1, stages):
-        c = fista_l1(forward, adjoint, y, torch.maximum(target, lam_max * factor ** k), lipschitz,
+    for k in range(stages, 0, -1):
+        c = fista_l1(forward, adjoint, y, per_instance(lam, y)[:, 0] / factor ** k, lipschitz,
                      steps=steps, tol=10 * tol, x0=c)
-    return fista_l1(forward, adjoint, y, target, lipschitz, steps=steps, tol=tol, x0=c)
+    return fista_l1(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, x0=c)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from csbench.baselines.solvers import lipschitz_constant
+from csbench.baselines.common import operator_maps, operator_norm_squared
 from csbench.priors import Prior
 from csbench.problem import Problem
 
@@ -55,10 +55,10 @@ def tv_recover(problem: Problem, lam: float, *, steps: int = 1000, tol: float = 
     An instance stops when ||x+ - x|| <= tol ||x+|| (then it is frozen) or after `steps`
     iterations. Returns x_hat, shape (B, C, H, W).
     """
-    operator, y = problem.operator, problem.y
+    forward, adjoint = operator_maps(problem.operator)
+    y = problem.y
     batch, shape = problem.batch, (problem.batch, *problem.shape)
-    norm_a = lipschitz_constant(operator.forward, operator.adjoint, problem.n, batch,
-                                dtype=y.dtype, device=y.device)[:, None]
+    norm_a = operator_norm_squared(problem)[:, None]
     norm_k = norm_a + GRADIENT_NORM_SQUARED
     tau = 1.0 / norm_k.sqrt()
     sigma = 1.0 / (tau * norm_k)
@@ -69,10 +69,10 @@ def tv_recover(problem: Problem, lam: float, *, steps: int = 1000, tol: float = 
     active = torch.ones(batch, 1, dtype=torch.bool, device=y.device)
     box = (batch, 1, 1, 1, 1)
     for _ in range(steps):
-        p_new = (p + sigma * (operator.forward(x_bar) - y)) / (1 + sigma)
+        p_new = (p + sigma * (forward(x_bar) - y)) / (1 + sigma)
         q_new = q + sigma.reshape(box) * gradient(x_bar.reshape(shape))
         q_new = q_new / (q_new.pow(2).sum(dim=1, keepdim=True).sqrt() / lam).clamp_min(1.0)
-        step = operator.adjoint(p_new) + gradient_adjoint(q_new).reshape(batch, -1)
+        step = adjoint(p_new) + gradient_adjoint(q_new).reshape(batch, -1)
         x_new = (x - tau * step).clamp(0, 1)
         change = (x_new - x).norm(dim=1, keepdim=True)
         p = torch.where(active, p_new, p)
@@ -90,7 +90,7 @@ class TotalVariation(Prior):
     kind = "sparsity"
     description = "total-variation minimisation, 1/2||y - A x||^2 + lam TV(x), 0 <= x <= 1 (Chambolle-Pock)"
     parameters = {"lam": 0.01}
-    tuning = {"lam": [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0]}
+    tuning = {"lam": [1e-5, 4.6e-5, 2.2e-4, 1e-3, 4.6e-3, 0.022, 0.1, 0.46, 2.2]}
     links = ("identity",)
 
     def recover(self, problem: Problem) -> Tensor:

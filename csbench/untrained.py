@@ -61,7 +61,7 @@ def deep_decode(weights: dict[str, Tensor], seed_input: Tensor, image_size: tupl
     h = seed_input
     for level in range(levels):
         h = torch.einsum("boi,bihw->bohw", weights["mixes"][:, level], h)
-        if level > 0 or h.shape[-2:] != sizes[0]:
+        if tuple(h.shape[-2:]) != sizes[level]:
             h = F.interpolate(h, size=sizes[level], mode="bilinear", align_corners=False)
         h = torch.relu(channel_norm(h, weights["scale"][:, level], weights["shift"][:, level]))
     return torch.sigmoid(torch.einsum("boi,bihw->bohw", weights["output"], h))
@@ -77,6 +77,7 @@ class DeepDecoderPrior(Prior):
     kind = "untrained"
     description = "untrained deep decoder (1x1 convs, upsampling, channel norm) fitted to y per image (Heckel-Hand)"
     parameters = {"channels": 8, "levels": 3, "steps": 1500, "lr": 0.01}
+    tuning = {"channels": [4, 8, 12]}
 
     def recover(self, problem: Problem) -> Tensor:
         channels, levels = int(self.params["channels"]), int(self.params["levels"])

@@ -20,10 +20,11 @@ from csbench.measurements.gaussian import Gaussian
 from csbench.priors import PriorContext
 from csbench.problem import Problem
 
-# Mean representation error min_z ||G(z) - x||^2 / n on the first 8 mnist validation digits
-# (300 Adam steps, lr 0.05, 2 restarts) measured on the committed checkpoints (vae 0.0122,
-# dcgan DCGAN_MEASURED), with a margin of about 1.6x.
-REPRESENTATION_BOUNDS = {"vae-mnist": 0.02, "dcgan-mnist": 0.05}
+# Mean representation error min_z ||G(z) - x||^2 / n on the first 8 validation images (300 Adam
+# steps, lr 0.05, 2 restarts), measured on the committed checkpoints, with a margin of about 1.6x.
+# Measured: vae-mnist 0.0122, dcgan-mnist 0.0034, vae-fashion-mnist 0.0190, dcgan-fashion-mnist 0.0093.
+REPRESENTATION_BOUNDS = {"vae-mnist": 0.02, "dcgan-mnist": 0.0055,
+                         "vae-fashion-mnist": 0.03, "dcgan-fashion-mnist": 0.015}
 
 
 def gaussian_problem(x: torch.Tensor, m: int, sigma: float, seed: int, link: str = "identity") -> Problem:
@@ -276,3 +277,18 @@ def test_measurements_must_match_the_operator():
     problem.y = problem.y[:, :-1]
     with pytest.raises(CsbenchError, match="do not match the operator"):
         optimise_latent(net.decode, problem, latent_dim=4, steps=1, restarts=1)
+
+
+def test_dcgan_prior_is_independent_of_its_batch():
+    """At lr 0.1 the DCGAN optimisation is chaotic; float64 keeps instance 1 identical alone."""
+    dataset = load_dataset("mnist")
+    x = dataset.split("validation", 3)
+    prior = DCGANPrior(steps=300, restarts=2)
+    prior.setup(PriorContext(dataset=dataset, shape=(1, 28, 28)))
+    batch = gaussian_problem(x, m=200, sigma=0.1, seed=12)
+    alone = Problem(y=batch.y[1:2], operator=DenseOperator(batch.operator.dense()[1:2]), shape=batch.shape,
+                    noise=0.1, generator=torch.Generator().manual_seed(13))
+    in_batch, by_itself = prior.recover(batch), prior.recover(alone)
+    assert in_batch.dtype == torch.float32 and in_batch.shape == x.shape
+    assert torch.allclose(by_itself[0], in_batch[1], atol=1e-5)
+    assert (in_batch - x).pow(2).mean() < 0.25 * x.pow(2).mean()

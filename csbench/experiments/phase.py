@@ -70,7 +70,7 @@ def random_net_phase(ks: tuple[int, ...] = (2, 4, 6, 8, 10), ms: tuple[int, ...]
 
 
 def l1_phase(ss: tuple[int, ...] = (2, 4, 8, 16, 32, 48), ms: tuple[int, ...] = tuple(range(8, 129, 8)), *,
-             n: int = 128, trials: int = 6, steps: int = 1500, seed: int = 0, scale: float = 1.0) -> pd.DataFrame:
+             n: int = 128, trials: int = 6, steps: int = 3000, seed: int = 0, scale: float = 1.0) -> pd.DataFrame:
     """Success of l1 minimisation over the (s, m) grid; `scale` multiplies trials.
 
     One row per (s, m, trial): s, n, m, trial, rel_error, success.

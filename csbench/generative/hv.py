@@ -8,12 +8,14 @@ and, before every step, replace z by -z when f(-z) < f(z). For random expansive 
 f has one spurious critical point, near -rho_d z* (`csbench.theory.rho`); the check jumps out
 of its basin, plain descent (`check=False`) can end there.
 
-Step size: the step is given in units of 1 / L, with L = ||A J_G(z_0)||_2^2 the top eigenvalue
-of the Gauss-Newton matrix at the starting point (power iteration, per restart and instance).
-A ReLU net without biases is positively homogeneous, so L does not depend on ||z_0||: for the
-Hand-Voroninski nets (W_i ~ N(0, 1/n_i)) L ~ 2^-d, so step = 1 is the published step
-2^d x (their unit step) up to the spread of the spectrum. The default 1.0 converges linearly
-near z* with m >= 2k; relative errors of 1e-6 within a few hundred steps.
+Step size (normalised): `step` is in units of 1 / L, with L = ||A J_G(z_0)||_2^2 the top
+eigenvalue of the Gauss-Newton matrix J^T A^T A J at the start (power iteration, per restart and
+instance), so the same `step` works for any generator and any scale of A. A ReLU net without
+biases is positively homogeneous, so L does not depend on ||z_0||; for the Hand-Voroninski nets
+(W_i ~ N(0, 1/n_i)) each layer halves ||J v||^2 and L is about 2^-d times the spread of A's
+spectrum. The re-implementation's "step 0.7" is in its own scaling and is not copied literally.
+Default step 1.0: on random-net[k=10] (depth 2) with m = 100, noiseless, 300 steps reach a
+relative error of about 1e-7.
 """
 from __future__ import annotations
 
@@ -75,18 +77,19 @@ def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, 
     z (R, B, k) and f(z) (R, B).
     """
     measure = _flat_measure(decode, operator)
-    lipschitz = gauss_newton_norm(decode, operator, z0)
-    rate = (step / lipschitz.clamp_min(1e-30)).unsqueeze(-1)
-    z = z0.detach().clone()
-    for _ in range(steps):
-        if check:
-            with torch.no_grad():
-                both = measurement_loss(measure(torch.stack([z, -z])), y, link)
-                z = torch.where((both[1] < both[0]).unsqueeze(-1), -z, z)
-        z.requires_grad_(True)
-        loss = measurement_loss(measure(z), y, link)
-        (grad,) = torch.autograd.grad(loss.sum(), z)
-        z = (z - rate * grad).detach()
+    with torch.enable_grad():
+        lipschitz = gauss_newton_norm(decode, operator, z0)
+        rate = (step / lipschitz.clamp_min(1e-30)).unsqueeze(-1)
+        z = z0.detach().clone()
+        for _ in range(steps):
+            if check:
+                with torch.no_grad():
+                    both = measurement_loss(measure(torch.stack([z, -z])), y, link)
+                    z = torch.where((both[1] < both[0]).unsqueeze(-1), -z, z)
+            z.requires_grad_(True)
+            loss = measurement_loss(measure(z), y, link)
+            (grad,) = torch.autograd.grad(loss.sum(), z)
+            z = (z - rate * grad).detach()
     with torch.no_grad():
         loss = measurement_loss(measure(z), y, link)
     return z, loss
@@ -153,7 +156,7 @@ class ZooGeneratorPrior(Prior):
 class HVPrior(ZooGeneratorPrior):
     name = "hv"
     description = "subgradient descent on ||A G(z) - y||^2 with a negation check (Huang-Hand-Heckel-Voroninski)"
-    parameters = {"model": None, "steps": 500, "step": 1.0, "restarts": 1, "check": True}
+    parameters = {"model": None, "steps": 500, "step": 1.0, "restarts": 3, "check": True}
     links = ("identity", "abs")
 
     def recover(self, problem: Problem) -> Tensor:

@@ -50,7 +50,7 @@ def pgd_range(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *
 class PGDGANPrior(ZooGeneratorPrior):
     name = "pgd-gan"
     description = "projected gradient descent onto the range of G, projection by latent optimisation (Shah-Hegde)"
-    parameters = {"model": None, "eta": 0.5, "outer": 10, "inner": 100, "lr": 0.05, "restarts": 1}
+    parameters = {"model": None, "eta": 0.5, "outer": 10, "inner": 100, "lr": 0.05, "restarts": 3}
 
     def recover(self, problem: Problem) -> Tensor:
         z0 = self.initial_latents(problem, int(self.params["restarts"]))

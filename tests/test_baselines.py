@@ -1,0 +1,216 @@
+"""Sparsity baselines: orthonormal bases, the batched l1 solver against scikit-learn and cvxpy,
+TV against cvxpy, exact recovery of sparse signals, batch independence, matrix-free operators."""
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import Lasso
+
+from csbench.baselines.greedy import IHT, OMP
+from csbench.baselines.lasso import LassoDCT, LassoPixel, LassoWavelet
+from csbench.baselines.solvers import fista_l1, lasso_path, lipschitz_constant
+from csbench.baselines.transforms import BASES, haar_level, synthesis_matrix
+from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_recover
+from csbench.measurements import DenseOperator, LinearOperator, get_measurement
+from csbench.problem import Problem
+
+SHAPE = (1, 8, 8)
+N = 64
+
+
+class MatrixFree(LinearOperator):
+    """A dense operator that hides its matrices, as a fast transform would."""
+
+    def __init__(self, inner: DenseOperator):
+        super().__init__(inner.n, inner.m, inner.batch)
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner.forward(x)
+
+    def adjoint(self, y):
+        return self.inner.adjoint(y)
+
+
+def sparse_images(basis: str, batch: int, sparsity: int, seed: int) -> torch.Tensor:
+    """Images in [0, 1] with exactly `sparsity` nonzero coefficients in `basis` (B, 1, 8, 8)."""
+    g = torch.Generator().manual_seed(seed)
+    psi = synthesis_matrix(basis, SHAPE, dtype=torch.float64)
+    c = torch.zeros(batch, N, dtype=torch.float64)
+    for b in range(batch):
+        if basis == "pixel":
+            idx = torch.randperm(N, generator=g)[:sparsity]
+            c[b, idx] = 0.2 + 0.8 * torch.rand(sparsity, generator=g, dtype=torch.float64)
+        else:  # the constant atom (mean 0.5) plus small detail coefficients
+            idx = 1 + torch.randperm(N - 1, generator=g)[:sparsity - 1]
+            c[b, 0] = 0.5 * N ** 0.5
+            c[b, idx] = (0.05 + 0.1 * torch.rand(sparsity - 1, generator=g, dtype=torch.float64)) * (
+                2 * torch.randint(0, 2, (sparsity - 1,), generator=g) - 1)
+    x = c @ psi.T
+    assert 0 <= x.min() and x.max() <= 1
+    return x.float().reshape(batch, *SHAPE)
+
+
+def gaussian_problem(x: torch.Tensor, m: int, sigma: float = 0.0, seed: int = 0) -> Problem:
+    g = torch.Generator().manual_seed(seed)
+    model = get_measurement("gaussian")
+    operator = model.operator(m, SHAPE, x.shape[0], g)
+    y = model.measure(x.reshape(x.shape[0], -1), operator, sigma, g)
+    return Problem(y=y, operator=operator, shape=SHAPE, noise=sigma)
+
+
+def matrix_free(problem: Problem) -> Problem:
+    return Problem(y=problem.y, operator=MatrixFree(problem.operator), shape=problem.shape,
+                   noise=problem.noise)
+
+
+def first_instance(problem: Problem) -> Problem:
+    operator = DenseOperator(problem.operator.dense()[:1])
+    return Problem(y=problem.y[:1], operator=operator, shape=problem.shape, noise=problem.noise)
+
+
+# -- transforms ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("basis", BASES)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 8, 12), (1, 6, 5)])
+def test_bases_are_orthonormal(basis, shape):
+    psi = synthesis_matrix(basis, shape, dtype=torch.float64)
+    eye = torch.eye(psi.shape[0], dtype=torch.float64)
+    assert torch.allclose(psi.T @ psi, eye, atol=1e-12)
+    assert torch.allclose(psi @ psi.T, eye, atol=1e-12)
+
+
+def test_haar_level_and_dct_match_references():
+    assert haar_level(28, 28) == 2 and haar_level(64, 64) == 6 and haar_level(7, 8) == 0
+    import scipy.fft
+    image = np.random.default_rng(0).random((2, 8, 12))
+    psi = synthesis_matrix("dct", (2, 8, 12), dtype=torch.float64).numpy()
+    expected = scipy.fft.dctn(image, axes=(1, 2), norm="ortho").ravel()
+    assert np.allclose(psi.T @ image.ravel(), expected)
+
+
+# -- the l1 solver ---------------------------------------------------------------------------------
+def random_lasso(batch=3, m=30, n=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    matrices = torch.randn(batch, m, n, generator=g, dtype=torch.float64) / m ** 0.5
+    truth = torch.zeros(batch, n, dtype=torch.float64)
+    truth[:, :5] = torch.randn(batch, 5, generator=g, dtype=torch.float64)
+    y = (matrices @ truth[..., None])[..., 0] + 0.05 * torch.randn(batch, m, generator=g, dtype=torch.float64)
+    forward = lambda c: (matrices @ c[..., None])[..., 0]  # noqa: E731
+    adjoint = lambda r: (matrices.transpose(1, 2) @ r[..., None])[..., 0]  # noqa: E731
+    return matrices, y, forward, adjoint
+
+
+def lasso_objective(matrices, y, c, lam):
+    residual = y - (matrices @ c[..., None])[..., 0]
+    return 0.5 * residual.pow(2).sum(dim=1) + lam * c.abs().sum(dim=1)
+
+
+@pytest.mark.parametrize("solver", [fista_l1, lasso_path])
+def test_fista_matches_sklearn_and_cvxpy(solver):
+    matrices, y, forward, adjoint = random_lasso()
+    lam = torch.tensor([0.02, 0.1, 0.3], dtype=torch.float64)  # per-instance lam
+    lipschitz = lipschitz_constant(forward, adjoint, 50, 3, dtype=torch.float64, iterations=100)
+    c = solver(forward, adjoint, y, lam, lipschitz, steps=20000, tol=1e-12)
+    ours = lasso_objective(matrices, y, c, lam)
+    for b in range(3):
+        a, yb, lb = matrices[b].numpy(), y[b].numpy(), float(lam[b])
+        reference = Lasso(alpha=lb / a.shape[0], fit_intercept=False, tol=1e-12, max_iter=100000).fit(a, yb)
+        assert np.allclose(c[b].numpy(), reference.coef_, atol=1e-6)
+        variable = cp.Variable(a.shape[1])
+        optimum = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(yb - a @ variable)
+                                         + lb * cp.norm1(variable))).solve()
+        assert abs(float(ours[b]) - optimum) / optimum < 1e-4
+        assert float(ours[b]) <= optimum * (1 + 1e-6)
+
+
+def test_fista_is_zero_above_lambda_max_and_scalar_lambda_works():
+    matrices, y, forward, adjoint = random_lasso(seed=1)
+    lam_max = float(adjoint(y).abs().max())
+    assert torch.count_nonzero(fista_l1(forward, adjoint, y, 1.01 * lam_max, 10.0)) == 0
+    c = fista_l1(forward, adjoint, y, 0.05, 10.0, steps=5000, tol=1e-10)
+    assert torch.count_nonzero(c) > 0
+
+
+def test_lipschitz_estimate_bounds_the_spectral_norm():
+    matrices, _, forward, adjoint = random_lasso(seed=2)
+    exact = torch.linalg.matrix_norm(matrices, ord=2) ** 2
+    estimate = lipschitz_constant(forward, adjoint, 50, 3, dtype=torch.float64)
+    assert torch.all(estimate >= exact) and torch.all(estimate <= 1.06 * exact)
+
+
+# -- lasso priors ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [LassoPixel, LassoDCT, LassoWavelet])
+def test_lasso_recovers_a_sparse_signal(cls):
+    x = sparse_images(cls.basis, batch=3, sparsity=5, seed=3)
+    problem = gaussian_problem(x, m=40)
+    x_hat = cls(lam=1e-4).recover(problem)
+    assert x_hat.shape == x.shape and x_hat.dtype == torch.float32
+    assert 0 <= float(x_hat.min()) and float(x_hat.max()) <= 1
+    assert float((x_hat - x).pow(2).mean()) < 1e-5  # vs mean x^2 ~ 0.25; the solver stops at tol 1e-4
+    # a larger lam shrinks the coefficients: a worse fit, still a valid image
+    blurred = cls(lam=0.3).recover(problem)
+    assert float((blurred - x).pow(2).mean()) > 1e-5
+
+
+@pytest.mark.parametrize("prior", [LassoPixel(lam=0.01), LassoWavelet(lam=0.01), TotalVariation(lam=0.01),
+                                   OMP(s=8), IHT(s=8)], ids=lambda p: p.name)
+def test_batch_independence_and_matrix_free(prior):
+    x = torch.rand(4, *SHAPE, generator=torch.Generator().manual_seed(4))
+    problem = gaussian_problem(x, m=32, sigma=0.1)
+    together = prior.recover(problem)
+    alone = prior.recover(first_instance(problem))
+    assert together.shape == x.shape and 0 <= float(together.min()) and float(together.max()) <= 1
+    assert torch.allclose(together[:1], alone, atol=1e-5)
+    # a different product order changes the rounding: equal to the solvers' tolerance
+    assert torch.allclose(prior.recover(matrix_free(problem)), together, atol=1e-4)
+
+
+# -- total variation --------------------------------------------------------------------------------
+def test_gradient_adjoint_and_tv_value():
+    g = torch.Generator().manual_seed(5)
+    x, q = torch.randn(2, 3, 5, 6, generator=g), torch.randn(2, 2, 3, 5, 6, generator=g)
+    assert torch.allclose((gradient(x) * q).sum(), (x * gradient_adjoint(q)).sum(), atol=1e-4)
+    ramp = torch.arange(4.0).repeat(4, 1)[None, None]  # horizontal slope 1, 4 x 4
+    assert float(total_variation(ramp)) == pytest.approx(12.0)
+
+
+def test_tv_matches_cvxpy():
+    batch, side, m, lam = 2, 8, 40, 0.05
+    x = torch.zeros(batch, 1, side, side, dtype=torch.float64)
+    x[:, :, 2:6, 3:7] = 0.8
+    g = torch.Generator().manual_seed(6)
+    matrices = torch.randn(batch, m, side * side, generator=g, dtype=torch.float64) / m ** 0.5
+    y = (matrices @ x.reshape(batch, -1, 1))[..., 0] + 0.05 * torch.randn(batch, m, generator=g,
+                                                                         dtype=torch.float64)
+    problem = Problem(y=y, operator=DenseOperator(matrices), shape=(1, side, side), noise=0.05)
+    x_hat = tv_recover(problem, lam, steps=20000, tol=1e-10)
+    residual = y - (matrices @ x_hat.reshape(batch, -1, 1))[..., 0]
+    ours = 0.5 * residual.pow(2).sum(dim=1) + lam * total_variation(x_hat)
+    for b in range(batch):
+        image = cp.Variable((side, side))
+        # cp.tv drops the last row/column; edge-padding gives our Neumann-boundary TV
+        padded = cp.vstack([cp.hstack([image, image[:, -1:]]), cp.hstack([image[-1:, :], image[-1:, -1:]])])
+        fit = cp.sum_squares(y[b].numpy() - matrices[b].numpy() @ cp.vec(image, order="C"))
+        optimum = cp.Problem(cp.Minimize(0.5 * fit + lam * cp.tv(padded)), [image >= 0, image <= 1]).solve()
+        assert abs(float(ours[b]) - optimum) / optimum < 1e-5
+        assert float(x_hat.min()) >= 0 and float(x_hat.max()) <= 1
+
+
+# -- greedy ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [OMP, IHT])
+def test_greedy_recovers_a_sparse_wavelet_signal(cls):
+    x = sparse_images("wavelet", batch=6, sparsity=6, seed=7)
+    problem = gaussian_problem(x, m=48)
+    x_hat = cls(s=6).recover(problem)
+    assert x_hat.shape == x.shape
+    assert float((x_hat - x).pow(2).max()) < 1e-8
+
+
+def test_priors_declare_the_contract():
+    for cls in (LassoPixel, LassoDCT, LassoWavelet, TotalVariation, OMP, IHT):
+        assert cls.kind == "sparsity" and cls.links == ("identity",) and cls.description
+        for key, grid in cls.tuning.items():
+            assert key in cls.parameters and len(grid) >= 8
+            assert grid == sorted(grid)
