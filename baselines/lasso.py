@@ -35,8 +35,9 @@ class SynthesisLasso(Prior):
 
     def recover(self, problem: Problem) -> Tensor:
         synthesis = SynthesisMap(problem, self.basis)
-        coefficients = lasso_path(synthesis.forward, synthesis.adjoint, problem.y, float(self.params["lam"]),
-                                synthesis.lipschitz(), steps=self.steps, tol=self.tol)
+        coefficients = lasso_path(synthesis.forward, synthesis.adjoint, problem.y,
+                                  float(self.params["lam"]), synthesis.lipschitz(),
+                                  steps=self.steps, tol=self.tol)
         return synthesis.image(coefficients)
 
 

@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check", help="contract tests for a prior plug-in")
     k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name")
+    k.add_argument("--dataset", default="mnist", help="dataset to check on (default mnist)")
     return parser
 
 
@@ -111,7 +112,7 @@ def _report(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from csbench.check import check_plugin
 
-    failures = check_plugin(args.plugin)
+    failures = check_plugin(args.plugin, args.dataset)
     return 1 if failures else 0
 
 

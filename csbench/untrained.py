@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from csbench.generative.hv import check_measurements
 from csbench.priors import Prior, as_images
 from csbench.problem import Problem
 
@@ -80,6 +81,7 @@ class DeepDecoderPrior(Prior):
     tuning = {"channels": [4, 8, 12]}
 
     def recover(self, problem: Problem) -> Tensor:
+        check_measurements(problem)
         channels, levels = int(self.params["channels"]), int(self.params["levels"])
         height, width = problem.shape[1:]
         seed_input, weights = init_decoder(problem.batch, channels, levels, problem.shape, problem.generator)

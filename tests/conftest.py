@@ -17,3 +17,14 @@ def quick_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def quick_report(quick_run):
     return quick_run[0]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The suite's many small batched problems run fastest without intra-op threading."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,6 +9,7 @@ import torch
 from csbench.baselines.transforms import Basis
 from csbench.data import load_dataset
 from csbench.data.random_net import RandomReluGenerator, expansive_widths
+from csbench.errors import CsbenchError
 from csbench.generative.hv import HVPrior, hv_descent
 from csbench.generative.latent import optimise_latent
 from csbench.generative.pgd import PGDGANPrior
@@ -136,6 +137,15 @@ def test_sparsegen_recovers_in_range_and_beats_latent_optimisation_off_range(sma
     latent_error = relative_error(latent_hat, x_off)
     assert float(sparse_error.median()) < 0.1
     assert float(sparse_error.median()) < 0.25 * float(latent_error.median())
+
+
+def test_mismatched_measurements_raise_a_one_line_error(small_net):
+    problem = measure(small_net.generator(torch.ones(2, 4)), 20, seed=8)
+    problem.y = problem.y[:, :-1]
+    for prior in (prior_on(HVPrior, small_net), prior_on(PGDGANPrior, small_net),
+                  prior_on(SparseGenPrior, small_net), DeepDecoderPrior()):
+        with pytest.raises(CsbenchError, match="do not match the operator"):
+            prior.recover(problem)
 
 
 def test_supports_reasons():

@@ -96,8 +96,8 @@ def landscape_figure(frame: pd.DataFrame) -> Figure:
         left.plot([-rho(depth)] * 2, [i - 0.35, i + 0.35], "k-", lw=2)
     left.axvline(1.0, color="grey", ls=":")
     left.set_yticks(range(len(depths)), [f"d = {d}" for d in depths])
-    left.set_xlabel("<z_final, z*> / ||z*||^2 of plain descent  (black bar: -rho_d; green: success;"
-                    " o random start, x start near -rho_d z*)", fontsize=8)
+    left.set_xlabel("<z_final, z*> / ||z*||^2 of plain descent\n"
+                    "black bar: -rho_d;  green: success;  o: random start;  x: start near -rho_d z*")
     left.set_title("where plain gradient descent ends")
     summary = landscape_summary(frame)
     bars = [(method, init) for init in markers for method in ("plain", "check")]

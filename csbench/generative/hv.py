@@ -101,6 +101,14 @@ def pick_best(values: Tensor, loss: Tensor) -> Tensor:
     return values[best, torch.arange(values.shape[1], device=values.device)]
 
 
+def check_measurements(problem: Problem) -> None:
+    """A one-line CsbenchError when y is not (B, m) for the problem's operator."""
+    expected = (problem.operator.batch, problem.operator.m)
+    if tuple(problem.y.shape) != expected:
+        raise CsbenchError(f"measurements of shape {tuple(problem.y.shape)} do not match the operator "
+                           f"({expected[0]} instances x {expected[1]} measurements)")
+
+
 def is_random_net(dataset: str) -> bool:
     """Random-net signals are ReLU outputs, not images in [0, 1]: they are never clipped."""
     return dataset.split("[")[0] == "random-net"
@@ -143,7 +151,9 @@ class ZooGeneratorPrior(Prior):
         return self.generator.decode(z)
 
     def initial_latents(self, problem: Problem, restarts: int) -> Tensor:
-        """z0 ~ N(0, I), shape (R, B, k), the same per instance alone or in a batch (latent.py)."""
+        """z0 ~ N(0, I), shape (R, B, k), the same per instance alone or in a batch (latent.py);
+        checks that y matches the operator first."""
+        check_measurements(problem)
         z = initial_latents(problem.batch, restarts, self.generator.latent_dim, problem.generator)
         return z.to(problem.device)
 

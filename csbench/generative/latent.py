@@ -62,15 +62,15 @@ def initial_latents(batch: int, restarts: int, latent_dim: int, generator: torch
 
 def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps: int = 1000,
                     lr: float = 0.01, restarts: int = 10, penalty: float = 0.0,
-                    generator: torch.Generator | None = None,
-                    dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor, Tensor]:
+                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Minimise D(A G(z), y) + penalty ||z||^2 over z with Adam, `restarts` starts per instance.
 
-    decode: z (..., k) -> (..., C, H, W), accepting z of `dtype`. Returns x_hat (B, C, H, W) as
-    float32, z (B, k) and the winning restart's final loss (B,). `generator` defaults to
-    `problem.generator`. z, G(z) and the loss are computed in `dtype` (the operator in its own):
-    float64 keeps a chaotic optimisation (large Adam steps) from amplifying float32 rounding
-    differences between batch sizes into visibly different results.
+    decode: z (..., k) -> (..., C, H, W). Returns x_hat (B, C, H, W), z (B, k) and the winning
+    restart's final loss (B,). `generator` defaults to `problem.generator`.
+
+    Each instance's result is independent of its batch up to floating-point rounding: kernels of
+    different batch sizes may round differently, and a chaotic optimisation (e.g. the DCGAN's
+    Adam lr 0.1) can amplify that into visibly different, equally good, local minima.
     """
     if steps < 0 or restarts < 1:
         raise CsbenchError(f"latent optimisation needs steps >= 0 and restarts >= 1, got {steps}, {restarts}")
@@ -79,13 +79,12 @@ def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps
         raise CsbenchError(f"measurements of shape {tuple(y.shape)} do not match the operator "
                            f"({problem.operator.batch} instances x {problem.operator.m} measurements)")
     generator = problem.generator if generator is None else generator
-    z = initial_latents(problem.batch, restarts, latent_dim, generator).to(y.device, dtype).requires_grad_(True)
+    z = initial_latents(problem.batch, restarts, latent_dim, generator).to(y.device).requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=lr)
-    target = y.to(dtype)
 
     def losses() -> Tensor:
-        ax = problem.operator.forward(decode(z).flatten(-3).to(y.dtype)).to(dtype)
-        return data_term(ax, target, problem.link) + penalty * z.pow(2).sum(-1)
+        ax = problem.operator.forward(decode(z).flatten(-3))
+        return data_term(ax, y, problem.link) + penalty * z.pow(2).sum(-1)
 
     with torch.enable_grad():
         for _ in range(steps):
@@ -97,7 +96,7 @@ def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps
         best = final.argmin(dim=0)                                   # (B,)
         instances = torch.arange(problem.batch, device=best.device)
         z_best = z.detach()[best, instances]                         # (B, k)
-        return decode(z_best).float(), z_best, final[best, instances]
+        return decode(z_best), z_best, final[best, instances]
 
 
 def representation_error(decode: Decoder, x: Tensor, *, latent_dim: int, steps: int = 1000, lr: float = 0.01,

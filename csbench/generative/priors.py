@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
@@ -23,11 +22,10 @@ class GenerativePrior(Prior):
     kind = "generative"
     links = ("identity", "sign", "abs")
     model: str
-    dtype: torch.dtype = torch.float32      # of z, G(z) and the loss during optimisation
 
     def setup(self, context: PriorContext) -> None:
         super().setup(context)
-        self.generator = load_generator(self.model, context.dataset, context.device).to(self.dtype)
+        self.generator = load_generator(self.model, context.dataset, context.device)
 
     def supports(self, measurement: Any, dataset: Any) -> str | None:
         reason = super().supports(measurement, dataset)
@@ -42,8 +40,7 @@ class GenerativePrior(Prior):
             raise CsbenchError(f"prior {self.name!r} has no generator: call setup(context) first")
         x_hat, _, _ = optimise_latent(generator.decode, problem, latent_dim=generator.latent_dim,
                                       steps=int(self.params["steps"]), lr=float(self.params["lr"]),
-                                      restarts=int(self.params["restarts"]), penalty=float(self.params["penalty"]),
-                                      dtype=self.dtype)
+                                      restarts=int(self.params["restarts"]), penalty=float(self.params["penalty"]))
         return as_images(x_hat, problem.shape)
 
 
@@ -64,15 +61,14 @@ class DCGANPrior(GenerativePrior):
     (sigma 0.1) penalty 0.001 / 0.01 / 0.1 gave MSE 0.088 / 0.074 / 0.048 at m = 25 and
     0.008 / 0.004 / 0.005 at m = 100; lr 0.01 was worse at m = 100 (0.024).
 
-    Runs in float64 (about 2x the cost): at lr 0.1 the optimisation is chaotic, and in float32
-    rounding differences between batch sizes grew to 0.1 in x, so an instance's result depended
-    on its batch; in float64 it is identical alone and in a batch."""
+    At lr 0.1 the optimisation is chaotic: float32 rounding differences between batch sizes
+    (1e-11 in G(z)) grow to about 0.1 in x over 500 steps, so an instance's result depends on its
+    batch at that level (equally good local minima), though never on the other instances' data."""
 
     name = "dcgan"
     model = "dcgan"
     description = "DCGAN generator (k=100), min ||A G(z) - y||^2 + 0.1 ||z||^2 over z (Bora et al. 2017)"
     parameters = {"steps": 500, "lr": 0.1, "restarts": 5, "penalty": 0.1}
-    dtype = torch.float64
 
 
 class RandomNetPrior(GenerativePrior):
