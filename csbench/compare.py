@@ -56,7 +56,7 @@ def compare(config: RunConfig) -> Path:
                                "use another --out or the same settings to resume")
     store.set_meta(config=config.to_dict(), environment=environment())
     data = load_dataset(config.dataset)
-    store.write_truth(config.dataset, data.split("test", config.reconstructions).numpy())
+    store.write_truth(config.dataset, data.split("test", min(config.reconstructions, config.n_images)).numpy())
     grid = task_grid(config)
     done = store.finished()
     todo = [task for task in grid if task.key not in done]

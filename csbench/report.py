@@ -156,12 +156,11 @@ def _reconstructions(recons: pd.DataFrame, summary: pd.DataFrame):
         return None
     grid = sorted(rest.m.unique())
     shown_m = sorted({grid[0], grid[len(grid) // 2], grid[-1]})
-    truth_images = np.stack(truth.image.to_list())
-    rows = {}
-    for (prior, m), group in rest[rest.m.isin(shown_m)].groupby(["prior", "m"], sort=True):
-        group = group.sort_values("instance")
-        rows[f"{prior} m={m}"] = np.stack(group.image.to_list())[: len(truth_images)]
-    return figures.reconstruction_grid(truth_images, rows)
+    rows = {f"{prior} m={m}": np.stack(group.sort_values("instance").image.to_list())
+            for (prior, m), group in rest[rest.m.isin(shown_m)].groupby(["prior", "m"], sort=True)}
+    shown = min(len(truth), *(len(images) for images in rows.values()))
+    return figures.reconstruction_grid(np.stack(truth.image.to_list())[:shown],
+                                       {label: images[:shown] for label, images in rows.items()})
 
 
 def _experiment_blocks(experiments: dict[str, pd.DataFrame]) -> list[Block]:
