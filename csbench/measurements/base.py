@@ -41,15 +41,22 @@ class LinearOperator:
         return self.forward(x)
 
     def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
-        """||A_b||_2^2 per instance, shape (B,), by power iteration on A^T A (from below)."""
-        v = torch.randn(self.batch, self.n, generator=generator, dtype=torch.float32)
+        """||A_b||_2^2 per instance, shape (B,), by power iteration on A^T A (from below).
+
+        Deterministic: the start vector comes from `generator`, else from a fixed seed."""
+        generator = generator or torch.Generator().manual_seed(0)
+        v = torch.randn(self.batch, self.n, generator=generator, dtype=torch.float32).to(self.device)
         v = v / v.norm(dim=1, keepdim=True)
-        value = torch.ones(self.batch)
+        value = torch.ones(self.batch, device=self.device)
         for _ in range(iterations):
             w = self.adjoint(self.forward(v))
             value = w.norm(dim=1)
             v = w / value.clamp_min(1e-30)[:, None]
         return value
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
 
 
 class DenseOperator(LinearOperator):
@@ -68,6 +75,10 @@ class DenseOperator(LinearOperator):
 
     def dense(self) -> Tensor:
         return self.matrices
+
+    @property
+    def device(self) -> torch.device:
+        return self.matrices.device
 
     def to(self, device: str | torch.device) -> "DenseOperator":
         return DenseOperator(self.matrices.to(device))
