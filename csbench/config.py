@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -55,6 +56,7 @@ PRESETS: dict[str, dict] = {
                   experiment_scale=2.0),
 }
 
+_LIST_SEPARATOR = re.compile(r",(?![^\[]*\])")  # commas outside name[key=value,...] brackets
 _TUPLE_FIELDS = {"priors": str, "m": int, "noise": float, "seeds": int, "plugins": str,
                  "experiments": str}
 
@@ -62,7 +64,7 @@ _TUPLE_FIELDS = {"priors": str, "m": int, "noise": float, "seeds": int, "plugins
 def _coerce(key: str, value: object) -> object:
     """Accept lists or comma-separated strings for tuple fields; validate numbers."""
     if key in _TUPLE_FIELDS:
-        items = value.split(",") if isinstance(value, str) else list(value)
+        items = _LIST_SEPARATOR.split(value) if isinstance(value, str) else list(value)
         try:
             items = tuple(_TUPLE_FIELDS[key](str(v).strip()) for v in items if str(v).strip())
         except ValueError:

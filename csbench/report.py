@@ -104,6 +104,10 @@ def _blocks(results, summary, savings, verdict, meta, recons, experiments, compa
         blocks.append(Block("figure", ("savings", figures.savings_figure(savings, headline=verdict)),
                             "m_sparsity / m_generative for the best prior of each kind against the "
                             "target MSE, with paired-bootstrap 95% CI; the paper's 5-10x band is shaded."))
+        if verdict.get("target_mse") is not None:
+            blocks.append(Block("p", f"Every pair at the headline target MSE {verdict['target_mse']:.4g} "
+                                "(m needed, ratio with paired-bootstrap 95% CI; NaN = not reached on the grid):"))
+            blocks.append(Block("table", _pair_table(results, verdict)))
         if verdict.get("crossover_mse") is not None:
             blocks.append(Block("p", f"Below MSE {verdict['crossover_mse']:.4g} the sparsity prior needs "
                                 "fewer measurements: the generative prior's error floor "
@@ -147,6 +151,17 @@ def _mse_table(summary: pd.DataFrame) -> pd.DataFrame:
     table = cell.pivot_table(index="prior", columns="m", values="cell", aggfunc="first")
     table.columns = [f"m={m}" for m in table.columns]
     return table.reset_index()
+
+
+def _pair_table(results: pd.DataFrame, verdict: dict) -> pd.DataFrame:
+    group = results[(results.dataset == verdict["dataset"]) & (results.measurement == verdict["measurement"])
+                    & (results.noise == verdict["noise"])]
+    pairs = savings_curve(group, [verdict["target_mse"]])
+    return pd.DataFrame({
+        "generative": pairs.generative_prior, "sparsity": pairs.sparsity_prior,
+        "m generative": pairs.m_generative.round(1), "m sparsity": pairs.m_sparsity.round(1),
+        "ratio": pairs.ratio.round(2),
+        "95% CI": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(pairs.ratio_ci_low, pairs.ratio_ci_high)]})
 
 
 def _reconstructions(recons: pd.DataFrame, summary: pd.DataFrame):
@@ -210,7 +225,7 @@ def _markdown(blocks: list[Block]) -> str:
             parts.append(_md_table(b.content))
         elif b.kind == "figure":
             name = b.content[0]
-            parts.append(f"![{b.caption or name}](figures/{name}.png)" + (f"\n\n*{b.caption}*" if b.caption else ""))
+            parts.append(f"![{name}](figures/{name}.png)" + (f"\n\n*{b.caption}*" if b.caption else ""))
     return "\n\n".join(parts) + "\n"
 
 

@@ -22,15 +22,6 @@ from csbench.theory import rho
 from csbench.untrained import DeepDecoderPrior, parameter_count
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor programs run fastest (and steadiest on a busy machine) on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def measure(x: torch.Tensor, m: int, seed: int, dataset: str = "random-net") -> Problem:
     """Noiseless y = A x, A_ij ~ N(0, 1/m), for flattened x (B, n) shown as square images."""
     batch, n = x.shape

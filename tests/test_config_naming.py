@@ -67,3 +67,8 @@ def test_bad_config_files(tmp_path):
     unknown.write_text("colour = 'red'\n")
     with pytest.raises(CsbenchError, match="unknown configuration key"):
         make_config("quick", str(unknown))
+
+
+def test_prior_lists_keep_bracketed_parameters_together():
+    config = make_config("quick", priors="vae[steps=150,restarts=3],lasso-dct[lam=0.1],tv")
+    assert config.priors == ("vae[steps=150,restarts=3]", "lasso-dct[lam=0.1]", "tv")

@@ -99,3 +99,34 @@ def test_parallel_executors_give_the_serial_numbers(tmp_path, executor):
     a = pd.read_csv(tmp_path / "serial" / "results.csv").sort_values(TASK).reset_index(drop=True)
     b = pd.read_csv(tmp_path / executor / "results.csv").sort_values(TASK).reset_index(drop=True)
     pd.testing.assert_series_equal(a.mse, b.mse, rtol=1e-6)
+
+
+def test_quick_compare_on_fashion_mnist_with_both_generators(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "csbench", "compare", "--preset", "quick", "--dataset",
+                           "fashion-mnist", "--priors", "vae,dcgan,lasso-wavelet", "--out", str(tmp_path),
+                           "--quiet"], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert set(summary.dataset) == {"fashion-mnist"} and set(summary.prior) == {"vae", "dcgan", "lasso-wavelet"}
+    at = summary.set_index(["prior", "m"]).mse_mean
+    assert at["dcgan", 25] < at["lasso-wavelet", 25] and at["vae", 25] < at["lasso-wavelet", 25]
+
+
+@pytest.mark.parametrize("measurement", ["inpaint", "inpaint-block", "superres", "subsampled-dct",
+                                         "rademacher", "one-bit", "phaseless"])
+def test_every_measurement_runs_with_the_priors_that_support_it(tmp_path, measurement):
+    proc = subprocess.run([sys.executable, "-m", "csbench", "compare", "--preset", "quick", "--measurement",
+                           measurement, "--priors", "vae[steps=150,restarts=3],lasso-dct", "--m", "196",
+                           "--n-images", "3", "--out", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    results = pd.read_csv(tmp_path / "results.csv")
+    status = results.groupby("prior").status.first()
+    assert status["vae[steps=150,restarts=3]"] == "ok"
+    linear = measurement not in ("one-bit", "phaseless")
+    assert status["lasso-dct"] == ("ok" if linear else "skipped")
+    ok = results[results.status == "ok"]
+    assert ok.mse.between(0, 0.2).all()
+    claim = json.loads((tmp_path / "claim.json").read_text())
+    if not linear:  # no sparsity prior ran: no ratio, and the verdict says why
+        assert claim["ratio"] is None and claim["reproduced"] is False and claim["verdict"]

@@ -13,15 +13,6 @@ from csbench.experiments.phase import l1_phase, m_at_half, phase_figure, random_
 from csbench.theory import l1_rule_of_thumb, relu_angle_map, rho, statistical_dimension_l1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor programs run fastest (and steadiest on a busy machine) on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.mark.parametrize("depth, expected", [(2, 0.318), (3, 0.494), (4, 0.605), (5, 0.681)])
 def test_rho_matches_hand_voroninski(depth, expected):
     assert rho(depth) == pytest.approx(expected, abs=1e-3)
