@@ -197,6 +197,12 @@ def _detail_blocks(results: pd.DataFrame) -> list[Block]:
     blocks.append(Block("p", "Parameters used per (prior, m): tuned on the validation split where "
                         "the prior declares a tuning grid, else the prior's fixed (paper) values."))
     blocks.append(Block("table", tuned))
+    models = _trained_models(results)
+    if not models.empty:
+        blocks.append(Block("p", "Trained generators of this dataset (committed checkpoints). The "
+                            "representation error min_z ||G(z) - x||^2 / n on held-out images is the "
+                            "floor below which a generative prior's error cannot go."))
+        blocks.append(Block("table", models))
     links = sorted(set(results.measurement))
     conventions = [f"{link}: {text}" for link, text in CONVENTIONS.items()]
     blocks.append(Block("p", "Metrics: per-pixel MSE on the [0, 1] scale (the paper's metric), PSNR, "
@@ -207,6 +213,16 @@ def _detail_blocks(results: pd.DataFrame) -> list[Block]:
         blocks.append(Block("p", "Tasks that did not produce results:"))
         blocks.append(Block("table", bad[["prior", "m", "noise", "status", "error"]]))
     return blocks
+
+
+def _trained_models(results: pd.DataFrame) -> pd.DataFrame:
+    from csbench.generative.zoo import catalogue
+
+    rows = [{"model": m["model"], "dataset": m["dataset"], "latent k": m.get("latent_dim"),
+             "epochs": m.get("epochs"), "training images": m.get("n_train"),
+             "representation error": m.get("representation_error")}
+            for m in catalogue() if m["dataset"] in set(results.dataset)]
+    return pd.DataFrame(rows)
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -230,7 +246,7 @@ def _markdown(blocks: list[Block]) -> str:
 
 
 def _md_table(frame: pd.DataFrame) -> str:
-    cells = frame.astype(str).map(lambda s: s.replace("|", "\\|"))
+    cells = frame.map(lambda value: str(value).replace("|", "\\|"))
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     return "\n".join([header, rule, *("| " + " | ".join(r) + " |" for r in cells.to_numpy())])

@@ -85,6 +85,7 @@ def catalogue() -> list[dict[str, Any]]:
                 continue
             seen.add(key)
             entries.append({"model": key[0], "dataset": key[1], "latent_dim": meta.get("latent_dim"),
-                            "epochs": meta.get("epochs"), "representation_error": meta.get("representation_error"),
+                            "epochs": meta.get("epochs"), "n_train": meta.get("n_train"),
+                            "representation_error": meta.get("representation_error"),
                             "path": str(sidecar.with_suffix(".pt"))})
     return entries
