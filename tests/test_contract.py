@@ -4,9 +4,13 @@ Iterative priors run with fewer steps here: the contract (shapes, finite output,
 batch independence, no test-split access, errors on bad input) does not depend on the count.
 """
 import pytest
+import torch
 
 from csbench.check import contract
-from csbench.priors import make_prior, registry
+from csbench.data import load_dataset
+from csbench.measurements import MEASUREMENTS, get_measurement
+from csbench.priors import PriorContext, make_prior, registry
+from csbench.runner import Task, make_problem, recover
 
 FEWER_STEPS = {
     "vae": "vae[steps=60,restarts=3]",
@@ -31,3 +35,23 @@ def test_builtin_prior_passes_the_contract(name):
     failures = [(check, reason) for check, reason in contract(make_prior(FEWER_STEPS.get(name, name)),
                                                                DATASET.get(name, "mnist")) if reason]
     assert failures == []
+
+
+def _claimed_pairs():
+    for name in BUILT_IN:
+        for measurement, model in sorted(MEASUREMENTS.items()):
+            if model.link in registry()[name].links:
+                yield name, measurement
+
+
+@pytest.mark.parametrize("name, measurement", list(_claimed_pairs()))
+def test_every_prior_runs_with_every_measurement_it_claims(name, measurement):
+    dataset = DATASET.get(name, "mnist")
+    data = load_dataset(dataset)
+    prior = make_prior(FEWER_STEPS.get(name, name))
+    assert prior.supports(get_measurement(measurement), data) is None
+    prior.setup(PriorContext(dataset=data, shape=tuple(data.shape)))
+    x = data.split("validation", 2)
+    problem = make_problem(x, Task(dataset, measurement, name, 196, 0.05, 0), "validation", "cpu")
+    x_hat = recover(prior, problem)
+    assert x_hat.shape == x.shape and torch.isfinite(x_hat).all()
