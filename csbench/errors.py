@@ -3,7 +3,3 @@
 
 class CsbenchError(Exception):
     """Bad input or an unusable resource (file, checkpoint, plug-in); message is shown to the user."""
-
-
-class UnsupportedError(CsbenchError):
-    """A prior does not support a measurement model or dataset; the task is skipped with this reason."""
