@@ -15,7 +15,7 @@ import importlib.util
 import inspect
 import itertools
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +38,6 @@ class PriorContext:
     shape: tuple[int, int, int]
     device: str = "cpu"
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class Prior:

@@ -5,7 +5,6 @@ import math
 
 import pandas as pd
 import pytest
-import torch
 
 from csbench.errors import CsbenchError
 from csbench.experiments.landscape import landscape, landscape_figure, landscape_summary
