@@ -37,10 +37,13 @@ def validate(config: RunConfig) -> None:
         raise CsbenchError("--device cuda asked for, but torch sees no CUDA device")
 
 
-def environment() -> dict:
-    return {"csbench": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-            "platform": platform.platform(), "processor": platform.machine(),
-            "threads": torch.get_num_threads()}
+def environment(device: str = "cpu") -> dict:
+    env = {"csbench": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+           "platform": platform.platform(), "processor": platform.machine(),
+           "threads": torch.get_num_threads()}
+    if device == "cuda":
+        env["accelerator"] = torch.cuda.get_device_name()
+    return env
 
 
 def compare(config: RunConfig) -> Path:
@@ -54,12 +57,17 @@ def compare(config: RunConfig) -> Path:
         if clash:
             raise CsbenchError(f"{out} holds a run with different {', '.join(clash)}; "
                                "use another --out or the same settings to resume")
-    store.set_meta(config=config.to_dict(), environment=environment())
     data = load_dataset(config.dataset)
     store.write_truth(config.dataset, data.split("test", min(config.reconstructions, config.n_images)).numpy())
     grid = task_grid(config)
     done = store.finished()
     todo = [task for task in grid if task.key not in done]
+    pending = [name for name in config.experiments if name not in store.experiments()]
+    sessions = store.sessions()
+    session = {**environment(config.device), "device": config.device}
+    if todo or pending:  # a rerun that only rebuilds the report is not a session
+        store.set_meta(sessions=sessions + [session])
+    store.set_meta(config=config.to_dict())
     with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="task", disable=config.quiet,
               desc="compare") as bar:
         for result in EXECUTORS[config.executor](todo, config):
@@ -68,6 +76,8 @@ def compare(config: RunConfig) -> Path:
             bar.set_postfix_str(f"{result.task.prior} m={result.task.m}")
             bar.update()
     run_experiments(config, store)
+    if todo or pending:
+        store.set_meta(sessions=sessions + [{**session, "tasks": len(todo), "experiments": pending}])
     store.close()
     write_outputs(out)
     return out

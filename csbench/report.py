@@ -46,7 +46,7 @@ def write_outputs(out: Path, against: Path | None = None) -> None:
     """Everything of the output contract, from `out/results.sqlite`."""
     out = Path(out)
     store = ResultStore(out / "results.sqlite")
-    results, meta = store.results(), store.meta()
+    results, meta = store.results(), {**store.meta(), "sessions": store.sessions()}
     recons, experiments = store.reconstructions(), store.experiments()
     store.close()
     results[CSV_COLUMNS].to_csv(out / "results.csv", index=False)
@@ -88,12 +88,12 @@ def _has_both_kinds(results: pd.DataFrame) -> bool:
 
 
 def _blocks(results, summary, savings, verdict, meta, recons, experiments, comparison, against) -> list[Block]:
-    config, env = meta.get("config", {}), meta.get("environment", {})
+    config = meta.get("config", {})
     blocks = [Block("h1", "csbench comparison report"),
               Block("p", f"**Verdict.** {verdict.get('verdict', '')}")]
     if verdict.get("target_rule"):
         blocks.append(Block("p", f"Headline target: {verdict['target_rule']}"))
-    blocks += [Block("h2", "What was run"), Block("table", _run_table(results, config, env))]
+    blocks += [Block("h2", "What was run"), Block("table", _run_table(results, config, meta["sessions"]))]
 
     blocks.append(Block("h2", "Error against number of measurements"))
     blocks.append(Block("figure", ("error_vs_m", figures.error_vs_m(summary)),
@@ -132,7 +132,7 @@ def _blocks(results, summary, savings, verdict, meta, recons, experiments, compa
     return blocks
 
 
-def _run_table(results: pd.DataFrame, config: dict, env: dict) -> pd.DataFrame:
+def _run_table(results: pd.DataFrame, config: dict, sessions: list[dict]) -> pd.DataFrame:
     rows = [("preset", config.get("preset")), ("dataset", ", ".join(results.dataset.unique())),
             ("measurement", ", ".join(results.measurement.unique())),
             ("priors", ", ".join(results.prior.unique())),
@@ -140,10 +140,20 @@ def _run_table(results: pd.DataFrame, config: dict, env: dict) -> pd.DataFrame:
             ("noise sigma", ", ".join(str(s) for s in sorted(results.noise.unique()))),
             ("test images per task", config.get("n_images")),
             ("validation images for tuning", config.get("n_validation")),
-            ("seeds", config.get("seeds")),
-            ("versions", f"csbench {env.get('csbench')}, torch {env.get('torch')}, python {env.get('python')}"),
-            ("machine", f"{env.get('platform')} ({env.get('threads')} threads)")]
+            ("seeds", config.get("seeds"))]
+    rows += [(f"ran on ({i})" if len(sessions) > 1 else "ran on", _session_text(session))
+             for i, session in enumerate(sessions, 1)]
     return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def _session_text(session: dict) -> str:
+    """One machine's share of a run: device, platform, versions, and the work it completed."""
+    device = session.get("device", "cpu") + (f" ({session['accelerator']})" if session.get("accelerator") else "")
+    work = ("interrupted" if "tasks" not in session else
+            f"{session['tasks']} tasks" + (f", experiments {', '.join(session['experiments'])}"
+                                          if session.get("experiments") else ""))
+    return (f"{device}; {session.get('platform')}, {session.get('threads')} threads; "
+            f"csbench {session.get('csbench')}, torch {session.get('torch')}, python {session.get('python')}: {work}")
 
 
 def _mse_table(summary: pd.DataFrame) -> pd.DataFrame:

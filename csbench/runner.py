@@ -69,6 +69,8 @@ def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tu
     """One set-up prior per (name, dataset, device) per process: checkpoints load once."""
     for plugin in plugins:
         load_plugin(plugin)
+    if device == "cuda":  # full float32 everywhere, as on the CPU: no TF32 in matmuls or convolutions
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     prior = make_prior(spec)
     data = _dataset(dataset)
     prior.setup(PriorContext(dataset=data, shape=tuple(data.shape), device=device, seed=seed))

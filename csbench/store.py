@@ -96,6 +96,16 @@ class ResultStore:
     def meta(self) -> dict:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
 
+    def sessions(self) -> list[dict]:
+        """The machines that worked on this run, in order: environment, device, tasks and
+        experiments each one completed (no `tasks` key: it was interrupted). A store written
+        before sessions were recorded holds one `environment`, credited with all the work."""
+        meta = self.meta()
+        if "sessions" in meta or "environment" not in meta:
+            return meta.get("sessions", [])
+        return [{**meta["environment"], "device": meta.get("config", {}).get("device", "cpu"),
+                 "tasks": len(self.finished()), "experiments": sorted(self.experiments())}]
+
     def results(self) -> pd.DataFrame:
         frame = pd.read_sql_query(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results", self.conn)
         return frame.sort_values(["dataset", "measurement", "prior", "noise", "m", "seed",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csbench.analysis.claim import CLAIM_KEYS, claim, headline_target
+from csbench.analysis.claim import CLAIM_KEYS, claim, error_floors, headline_target
 from csbench.analysis.compare_runs import compare_summaries, comparison_markdown
 from csbench.analysis.figures import (error_vs_m, noise_sweep, reconstruction_grid, savings_figure,
                                       seconds_vs_error)
@@ -163,6 +163,19 @@ def _claim_results(sparsity_factor: float) -> pd.DataFrame:
         "lasso-dct": ("sparsity", sparsity_factor * GRID, lambda m: 0.64 * sparsity_factor / m),
         "lasso-pixel": ("sparsity", GRID, lambda m: 0.2 + 0 * m),
     })
+
+
+def test_a_generative_prior_that_keeps_improving_does_not_set_the_headline_target():
+    # vae levels off at 0.01; the hybrid falls as 1/m^2 (0.64 -> 6e-6): it has no floor
+    results = make_results({
+        "vae": ("generative", GRID, lambda m: np.maximum(0.64 / m, 0.01)),
+        "hybrid": ("generative", GRID, lambda m: 0.64 / m ** 2),
+        "lasso-dct": ("sparsity", GRID, lambda m: 2.0 / m),
+    })
+    vae_floor = results[(results.prior == "vae") & (results.m == 320)]["mse"].mean()
+    assert list(error_floors(results, "generative").index) == ["vae"]
+    assert headline_target(results) == pytest.approx(2 * vae_floor)
+    assert "levels off" in claim(results, n_boot=100)["target_rule"]
 
 
 def test_claim_reproduced_with_known_ratio():

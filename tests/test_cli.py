@@ -1,4 +1,5 @@
 """The command line: one-line errors with non-zero exit, `list`, `check`."""
+import os
 import subprocess
 import sys
 
@@ -45,6 +46,15 @@ def test_list_shows_priors_datasets_measurements_and_models():
     for word in ["lasso-pixel", "lasso-dct", "lasso-wavelet", "vae", "dcgan", "mnist", "fashion-mnist",
                  "random-net", "gaussian", "representation error", "sparsity", "generative"]:
         assert word in proc.stdout
+
+
+def test_list_into_a_closed_pipe_exits_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `csbench list | head` after head has left
+    proc = subprocess.run([sys.executable, "-m", "csbench", "list"], stdout=write_end, stderr=subprocess.PIPE,
+                          text=True, timeout=600)
+    os.close(write_end)
+    assert proc.returncode == 0 and proc.stderr == ""
 
 
 def test_check_passes_a_good_plugin_and_fails_cheaters(capsys):

@@ -88,6 +88,11 @@ def test_an_interrupted_run_resumes_without_duplicates_or_recomputation(tmp_path
     with sqlite3.connect(tmp_path / "results.sqlite") as db:
         done_after = dict(db.execute("SELECT prior || m, finished FROM tasks").fetchall())
     assert all(done_after[k] == v for k, v in done_before.items())  # finished tasks were not rerun
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        sessions = json.loads(db.execute("SELECT value FROM meta WHERE key = 'sessions'").fetchone()[0])
+    assert [s.get("tasks") for s in sessions] == [None, 6 - len(done_before)]  # the first was interrupted
+    report = (tmp_path / "report.md").read_text()
+    assert "ran on (1)" in report and "interrupted" in report and f"{6 - len(done_before)} tasks" in report
 
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])
