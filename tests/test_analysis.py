@@ -11,8 +11,8 @@ import pytest
 
 from csbench.analysis.claim import CLAIM_KEYS, claim, error_floors, headline_target
 from csbench.analysis.compare_runs import compare_summaries, comparison_markdown
-from csbench.analysis.figures import (error_vs_m, noise_sweep, reconstruction_grid, savings_figure,
-                                      seconds_vs_error)
+from csbench.analysis.figures import (error_vs_m, noise_sweep, prior_styles, reconstruction_grid,
+                                      savings_figure, seconds_vs_error)
 from csbench.analysis.stats import SUMMARY_COLUMNS, bootstrap_ci, summarize
 from csbench.analysis.targets import (crossing_m, measurements_to_target, measurements_to_target_ci,
                                       savings_curve, target_crossing)
@@ -273,3 +273,11 @@ def test_figures_render_to_png():
         assert _png(fig).startswith(b"\x89PNG")
     assert noise_sweep(summary[summary.noise == 0.1], 40) is None
     assert noise_sweep(summary[summary.noise == 0.1]) is None and noise_sweep(summary) is not None
+
+
+def test_every_prior_gets_its_own_line_style_however_many_share_a_kind():
+    priors = [f"sparse-{i}" for i in range(14)] + ["vae", "dcgan"]
+    frame = pd.DataFrame({"prior": priors, "kind": ["sparsity"] * 14 + ["generative"] * 2})
+    styles = prior_styles(frame)
+    looks = {(s["color"], s["marker"], s["linestyle"]) for s in styles.values()}
+    assert set(styles) == set(priors) and len(looks) == len(priors)

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 KIND_STYLE = {
     "generative": ("-", "o", ["#1f77b4", "#2ca02c", "#17becf", "#9467bd", "#000080"]),
-    "sparsity": ("--", "s", ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22"]),
+    "sparsity": ("--", "s", ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#637939"]),
     "untrained": (":", "^", ["#7f7f7f", "#9edae5", "#c5b0d5"]),
     "other": ("-.", "D", ["#c49c94", "#dbdb8d", "#f7b6d2"]),
 }
@@ -22,14 +22,16 @@ PANEL_KEYS = ["dataset", "measurement", "noise"]
 
 
 def prior_styles(frame: pd.DataFrame) -> dict[str, dict]:
-    """{prior: matplotlib line kwargs}, colours assigned within each kind in name order."""
+    """{prior: matplotlib line kwargs}, colours assigned within each kind in name order; when a
+    kind has more priors than colours, the next round of colours gets another marker."""
     kinds = (frame.groupby("prior")["kind"].first() if "kind" in frame
              else pd.Series("other", index=sorted(frame["prior"].unique())))
     styles = {}
     for kind, priors in kinds.groupby(kinds):
         linestyle, marker, palette = KIND_STYLE.get(kind, KIND_STYLE["other"])
         for i, prior in enumerate(sorted(priors.index)):
-            styles[prior] = dict(color=palette[i % len(palette)], linestyle=linestyle, marker=marker)
+            round_marker = (marker + "vP*X")[(i // len(palette)) % 5]
+            styles[prior] = dict(color=palette[i % len(palette)], linestyle=linestyle, marker=round_marker)
     return styles
 
 
