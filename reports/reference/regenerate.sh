@@ -4,7 +4,7 @@
 # mnist/ and fashion-mnist/ are the `paper` preset (300 test images, 11 priors, phase and landscape
 # experiments at scale 2). The committed ones ran their 99 tasks per dataset on one NVIDIA H200
 # (`--device cuda --workers 8`, both datasets at once: 7 minutes of wall time) and the experiments on
-# 2 CPU cores (each report's "ran on" rows). On 2 CPU cores alone expect about 2 hours per dataset.
+# 2 CPU cores (each report's "ran on" rows). On 2 CPU cores alone we estimate (not measured) about 2 hours per dataset.
 # A run that is stopped resumes where it was when the same command is given again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
