@@ -111,5 +111,5 @@ def landscape_figure(frame: pd.DataFrame) -> Figure:
     right.set_ylim(0, 1.05)
     right.set_ylabel("success rate (relative error < 1e-3)")
     right.set_title("recovery: plain descent vs negation check")
-    right.legend(loc="lower left", fontsize=7)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=7)  # below: no bar hidden
     return figure

@@ -130,7 +130,7 @@ def phase_figure(random_net: pd.DataFrame, l1: pd.DataFrame) -> Figure:
     left.plot(half["m50"], half["k"], "r.-", label="measured 50%")
     left.set_ylabel("latent dimension k")
     left.set_title("random ReLU net prior, negation-check descent")
-    left.legend(loc="lower right", fontsize=8)
+    left.legend(loc="lower right", fontsize=8, facecolor="0.35", labelcolor="white")  # white theory lines
     ss, _ = _heatmap(right, l1, "s")
     n = int(l1["n"].iloc[0])
     grid = np.linspace(ss.min(), ss.max(), 100)
@@ -139,6 +139,6 @@ def phase_figure(random_net: pd.DataFrame, l1: pd.DataFrame) -> Figure:
     right.plot(half["m50"], half["s"], "r.-", label="measured 50%")
     right.set_ylabel("sparsity s")
     right.set_title(f"l1 minimisation, n = {n}")
-    right.legend(loc="lower right", fontsize=8)
+    right.legend(loc="lower right", fontsize=8, facecolor="0.35", labelcolor="white")
     figure.colorbar(image, ax=[left, right], label="success probability")
     return figure
