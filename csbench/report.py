@@ -185,8 +185,8 @@ def _reconstructions(recons: pd.DataFrame, summary: pd.DataFrame):
     rest = recons[recons.prior != "truth"]
     if truth.empty or rest.empty:
         return None
-    grid = sorted(rest.m.unique())
-    shown_m = sorted({grid[0], grid[len(grid) // 2], grid[-1]})
+    grid = sorted(rest.m.unique())  # quartiles of the grid: its ends show all-fail / all-exact rows
+    shown_m = sorted({grid[len(grid) // 4], grid[len(grid) // 2], grid[3 * len(grid) // 4]})
     rows = {f"{prior} m={m}": np.stack(group.sort_values("instance").image.to_list())
             for (prior, m), group in rest[rest.m.isin(shown_m)].groupby(["prior", "m"], sort=True)}
     shown = min(len(truth), *(len(images) for images in rows.values()))
