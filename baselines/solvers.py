@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from csbench.measurements.base import power_iteration
+
 LinearMap = Callable[[Tensor], Tensor]
 
 
@@ -35,13 +37,7 @@ def lipschitz_constant(forward: LinearMap, adjoint: LinearMap, n: int, batch: in
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     v = torch.randn(batch, n, generator=generator, dtype=torch.float64).to(dtype=dtype, device=device)
-    v = v / v.norm(dim=1, keepdim=True)
-    value = torch.zeros(batch, dtype=dtype, device=device)
-    for _ in range(iterations):
-        w = adjoint(forward(v))
-        value = w.norm(dim=1)
-        v = w / value.clamp_min(torch.finfo(dtype).tiny)[:, None]
-    return value * margin
+    return power_iteration(forward, adjoint, v, iterations) * margin
 
 
 def soft_threshold(x: Tensor, threshold: Tensor) -> Tensor:

@@ -6,12 +6,25 @@ so that E||e||^2 = sigma^2 (Bora et al.'s convention with A_ij ~ N(0, 1/m)).
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor
 
 LINKS = ("identity", "sign", "abs")
+
+
+def power_iteration(forward: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], v: Tensor,
+                    iterations: int) -> Tensor:
+    """||M_b||_2^2 per instance, shape (B,), by power iteration  v <- M^T M v / ||M^T M v||  from the
+    start v (B, n); approaches the value from below."""
+    v = v / v.norm(dim=1, keepdim=True)
+    value = v.new_zeros(v.shape[0])
+    for _ in range(iterations):
+        w = adjoint(forward(v))
+        value = w.norm(dim=1)
+        v = w / value.clamp_min(torch.finfo(v.dtype).tiny)[:, None]
+    return value
 
 
 class LinearOperator:
@@ -46,13 +59,7 @@ class LinearOperator:
         Deterministic: the start vector comes from `generator`, else from a fixed seed."""
         generator = generator or torch.Generator().manual_seed(0)
         v = torch.randn(self.batch, self.n, generator=generator, dtype=torch.float32).to(self.device)
-        v = v / v.norm(dim=1, keepdim=True)
-        value = torch.ones(self.batch, device=self.device)
-        for _ in range(iterations):
-            w = self.adjoint(self.forward(v))
-            value = w.norm(dim=1)
-            v = w / value.clamp_min(1e-30)[:, None]
-        return value
+        return power_iteration(self.forward, self.adjoint, v, iterations)
 
     @property
     def device(self) -> torch.device:
