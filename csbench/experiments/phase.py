@@ -26,7 +26,7 @@ from csbench.data.random_net import RandomReluGenerator, expansive_widths
 from csbench.generative.hv import decode_flat, hv_descent, pick_best
 from csbench.measurements.base import DenseOperator
 from csbench.rng import torch_generator
-from csbench.theory import statistical_dimension_l1
+from csbench.theory import l1_rule_of_thumb, statistical_dimension_l1
 
 RANDOM_NET_TOLERANCE = 1e-3
 L1_TOLERANCE = 1e-2
@@ -135,6 +135,7 @@ def phase_figure(random_net: pd.DataFrame, l1: pd.DataFrame) -> Figure:
     n = int(l1["n"].iloc[0])
     grid = np.linspace(ss.min(), ss.max(), 100)
     right.plot([statistical_dimension_l1(s, n) for s in grid], grid, "w--", label="statistical dimension")
+    right.plot([l1_rule_of_thumb(s, n) for s in grid], grid, "w:", label="2 s log(n/s), rule of thumb")
     half = m_at_half(l1, "s")
     right.plot(half["m50"], half["s"], "r.-", label="measured 50%")
     right.set_ylabel("sparsity s")
