@@ -69,7 +69,7 @@ def _coerce(key: str, value: object) -> object:
             items = tuple(_TUPLE_FIELDS[key](str(v).strip()) for v in items if str(v).strip())
         except ValueError:
             raise CsbenchError(f"bad value for {key}: {value!r}") from None
-        if key in ("m", "priors") and not items:
+        if key in ("m", "priors", "noise", "seeds") and not items:  # the task grid's axes
             raise CsbenchError(f"{key} must not be empty")
         if key == "m" and min(items) < 1:
             raise CsbenchError(f"m must be positive, got {value!r}")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from csbench.generative.hv import check_measurements
+from csbench.generative.latent import check_measurements
 from csbench.priors import Prior, as_images
 from csbench.problem import Problem
 

@@ -6,6 +6,7 @@
 import torch
 
 from csbench import Prior
+from csbench.errors import CsbenchError
 
 
 class MinNorm(Prior):
@@ -15,7 +16,10 @@ class MinNorm(Prior):
     parameters = {"ridge": 1e-6}
 
     def recover(self, problem):
-        A = problem.operator.dense()  # (B, m, n)
-        gram = A @ A.transpose(1, 2) + self.params["ridge"] * torch.eye(problem.m)
+        A = problem.operator.dense()  # (B, m, n), or None for matrix-free operators
+        if A is None:
+            raise CsbenchError(f"min-norm needs explicit matrices; {problem.measurement} has none")
+        ridge = self.params["ridge"] * torch.eye(problem.m, dtype=A.dtype, device=A.device)
+        gram = A @ A.transpose(1, 2) + ridge
         x = A.transpose(1, 2) @ torch.linalg.solve(gram, problem.y.unsqueeze(-1))
         return x.reshape(problem.batch, *problem.shape).clamp(0, 1)

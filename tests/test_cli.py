@@ -18,6 +18,8 @@ def run_cli(*args, env=None):
     (["compare", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["compare", "--measurement", "telepathy"], "unknown measurement 'telepathy'"),
     (["compare", "--m", "10,ten"], "bad value for m"),
+    (["compare", "--noise", ","], "noise must not be empty"),
+    (["compare", "--seed", ","], "seeds must not be empty"),
     (["compare", "--preset", "enormous"], "unknown preset"),
     (["compare", "--plugin", "no/such/file.py"], "plug-in file no/such/file.py does not exist"),
     (["compare", "--plugin", "no_such_module:Thing"], "cannot import plug-in"),

@@ -19,8 +19,9 @@ import torch
 from matplotlib.figure import Figure
 
 from csbench.data.random_net import RandomReluGenerator, expansive_widths
-from csbench.generative.hv import decode_flat, hv_descent
-from csbench.measurements.base import DenseOperator
+from csbench.generative.hv import hv_descent
+from csbench.generative.latent import decode_flat
+from csbench.measurements.gaussian import Gaussian
 from csbench.rng import torch_generator
 from csbench.theory import rho
 
@@ -40,7 +41,7 @@ def landscape(depths: tuple[int, ...] = (2, 3, 4, 5), *, k: int = 5, m: int = 15
         network = RandomReluGenerator(expansive_widths(k, depth, width), seed=seed)
         generator = torch_generator("landscape", seed, depth)
         n = network.widths[-1]
-        operator = DenseOperator(torch.randn(instances, m, n, generator=generator) / m ** 0.5)
+        operator = Gaussian().operator(m, (1, 1, n), instances, generator)
         z_true = torch.randn(instances, k, generator=generator)
         with torch.no_grad():
             x_true = network(z_true)

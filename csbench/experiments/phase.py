@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 from csbench.baselines.solvers import fista_l1, lipschitz_constant
 from csbench.data.random_net import RandomReluGenerator, expansive_widths
-from csbench.generative.hv import decode_flat, hv_descent, pick_best
+from csbench.generative.hv import hv_descent
+from csbench.generative.latent import decode_flat, pick_best
 from csbench.measurements.base import DenseOperator
 from csbench.rng import torch_generator
 from csbench.theory import l1_rule_of_thumb, statistical_dimension_l1

@@ -25,25 +25,18 @@ import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
-from csbench.generative.latent import data_term, initial_latents
+from csbench.generative.latent import (Decode, check_measurements, data_term, decode_flat,
+                                      initial_latents, pick_best)
 from csbench.generative.zoo import find_checkpoint, load_generator
 from csbench.measurements.base import LinearOperator
 from csbench.priors import Prior, PriorContext, as_images
 from csbench.problem import Problem
-
-Decode = Callable[[Tensor], Tensor]
-
 
 def measurement_loss(ax: Tensor, y: Tensor, link: str) -> Tensor:
     """f = 1/2 ||link(A x) - y||^2 per problem, (..., B, m) -> (..., B); link identity or abs."""
     if link not in ("identity", "abs"):
         raise CsbenchError(f"link {link!r} is not supported here (identity, abs)")
     return 0.5 * data_term(ax, y, link)
-
-
-def decode_flat(decode: Decode, z: Tensor) -> Tensor:
-    """G(z) flattened: z (..., k) -> (..., n), whatever shape `decode` gives each signal."""
-    return decode(z).reshape(*z.shape[:-1], -1)
 
 
 def _flat_measure(decode: Decode, operator: LinearOperator) -> Callable[[Tensor], Tensor]:
@@ -93,20 +86,6 @@ def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, 
     with torch.no_grad():
         loss = measurement_loss(measure(z), y, link)
     return z, loss
-
-
-def pick_best(values: Tensor, loss: Tensor) -> Tensor:
-    """values (R, B, ...) -> (B, ...) at the restart with the lowest loss (R, B) per instance."""
-    best = loss.argmin(dim=0)
-    return values[best, torch.arange(values.shape[1], device=values.device)]
-
-
-def check_measurements(problem: Problem) -> None:
-    """A one-line CsbenchError when y is not (B, m) for the problem's operator."""
-    expected = (problem.operator.batch, problem.operator.m)
-    if tuple(problem.y.shape) != expected:
-        raise CsbenchError(f"measurements of shape {tuple(problem.y.shape)} do not match the operator "
-                           f"({expected[0]} instances x {expected[1]} measurements)")
 
 
 def is_random_net(dataset: str) -> bool:

@@ -27,7 +27,7 @@ from csbench.errors import CsbenchError
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
 
-Decoder = Callable[[Tensor], Tensor]
+Decode = Callable[[Tensor], Tensor]
 
 
 class IdentityOperator(LinearOperator):
@@ -54,13 +54,32 @@ def data_term(ax: Tensor, y: Tensor, link: str) -> Tensor:
     raise CsbenchError(f"latent optimisation does not know the {link!r} link")
 
 
+def decode_flat(decode: Decode, z: Tensor) -> Tensor:
+    """G(z) flattened: z (..., k) -> (..., n), whatever shape `decode` gives each signal."""
+    return decode(z).reshape(*z.shape[:-1], -1)
+
+
+def pick_best(values: Tensor, loss: Tensor) -> Tensor:
+    """values (R, B, ...) -> (B, ...) at the restart with the lowest loss (R, B) per instance."""
+    best = loss.argmin(dim=0)
+    return values[best, torch.arange(values.shape[1], device=values.device)]
+
+
+def check_measurements(problem: Problem) -> None:
+    """A one-line CsbenchError when y is not (B, m) for the problem's operator."""
+    expected = (problem.operator.batch, problem.operator.m)
+    if tuple(problem.y.shape) != expected:
+        raise CsbenchError(f"measurements of shape {tuple(problem.y.shape)} do not match the operator "
+                           f"({expected[0]} instances x {expected[1]} measurements)")
+
+
 def initial_latents(batch: int, restarts: int, latent_dim: int, generator: torch.Generator) -> Tensor:
     """z0 of shape (R, B, k): R starts ~ N(0, I) drawn once and shared by all B instances, so an
     instance's start does not depend on its position or on the batch size."""
     return torch.randn(restarts, 1, latent_dim, generator=generator).repeat(1, batch, 1)
 
 
-def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps: int = 1000,
+def optimise_latent(decode: Decode, problem: Problem, *, latent_dim: int, steps: int = 1000,
                     lr: float = 0.01, restarts: int = 10, penalty: float = 0.0,
                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Minimise D(A G(z), y) + penalty ||z||^2 over z with Adam, `restarts` starts per instance.
@@ -74,16 +93,14 @@ def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps
     """
     if steps < 0 or restarts < 1:
         raise CsbenchError(f"latent optimisation needs steps >= 0 and restarts >= 1, got {steps}, {restarts}")
+    check_measurements(problem)
     y = problem.y
-    if y.ndim != 2 or y.shape != (problem.operator.batch, problem.operator.m):
-        raise CsbenchError(f"measurements of shape {tuple(y.shape)} do not match the operator "
-                           f"({problem.operator.batch} instances x {problem.operator.m} measurements)")
     generator = problem.generator if generator is None else generator
     z = initial_latents(problem.batch, restarts, latent_dim, generator).to(y.device).requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=lr)
 
     def losses() -> Tensor:
-        ax = problem.operator.forward(decode(z).flatten(-3))
+        ax = problem.operator.forward(decode_flat(decode, z))
         return data_term(ax, y, problem.link) + penalty * z.pow(2).sum(-1)
 
     with torch.enable_grad():
@@ -93,13 +110,11 @@ def optimise_latent(decode: Decoder, problem: Problem, *, latent_dim: int, steps
             optimiser.step()
     with torch.no_grad():
         final = losses()
-        best = final.argmin(dim=0)                                   # (B,)
-        instances = torch.arange(problem.batch, device=best.device)
-        z_best = z.detach()[best, instances]                         # (B, k)
-        return decode(z_best), z_best, final[best, instances]
+        z_best = pick_best(z.detach(), final)                        # (B, k)
+        return decode(z_best), z_best, pick_best(final, final)
 
 
-def representation_error(decode: Decoder, x: Tensor, *, latent_dim: int, steps: int = 1000, lr: float = 0.01,
+def representation_error(decode: Decode, x: Tensor, *, latent_dim: int, steps: int = 1000, lr: float = 0.01,
                          restarts: int = 10, generator: torch.Generator) -> Tensor:
     """min_z ||G(z) - x||^2 / n per image (B,), by optimise_latent with A = I and no penalty."""
     batch, n = x.shape[0], x[0].numel()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from csbench.generative.hv import Decode, ZooGeneratorPrior, decode_flat, pick_best
+from csbench.generative.hv import ZooGeneratorPrior
+from csbench.generative.latent import Decode, decode_flat, pick_best
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
 

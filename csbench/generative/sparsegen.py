@@ -19,7 +19,8 @@ from torch import Tensor
 
 from csbench.baselines.solvers import soft_threshold
 from csbench.baselines.transforms import Basis
-from csbench.generative.hv import Decode, ZooGeneratorPrior, decode_flat, pick_best
+from csbench.generative.hv import ZooGeneratorPrior
+from csbench.generative.latent import Decode, decode_flat, pick_best
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
 

@@ -37,6 +37,7 @@ class LinearOperator:
 
     def __init__(self, n: int, m: int, batch: int):
         self.n, self.m, self.batch = n, m, batch
+        self._norms_squared: dict[int, Tensor] = {}  # seeded `norm_squared` values, by iterations
 
     def forward(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -56,10 +57,16 @@ class LinearOperator:
     def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
         """||A_b||_2^2 per instance, shape (B,), by power iteration on A^T A (from below).
 
-        Deterministic: the start vector comes from `generator`, else from a fixed seed."""
-        generator = generator or torch.Generator().manual_seed(0)
-        v = torch.randn(self.batch, self.n, generator=generator, dtype=torch.float32).to(self.device)
-        return power_iteration(self.forward, self.adjoint, v, iterations)
+        Deterministic: the start vector comes from `generator`, else from a fixed seed (then the
+        value is computed once per operator, e.g. once for every tuning-grid point)."""
+        if generator is None and iterations in self._norms_squared:
+            return self._norms_squared[iterations]
+        start = torch.randn(self.batch, self.n, generator=generator or torch.Generator().manual_seed(0),
+                            dtype=torch.float32).to(self.device)
+        value = power_iteration(self.forward, self.adjoint, start, iterations)
+        if generator is None:
+            self._norms_squared[iterations] = value
+        return value
 
     @property
     def device(self) -> torch.device:
