@@ -96,6 +96,5 @@ class RandomNet(Dataset):
 
     @torch.no_grad()
     def split(self, which: str, n: int | None = None) -> Tensor:
-        """G(z*) on CPU, shape (n, 1, 28, 28), wherever a prior has moved `generator`."""
-        device = self.generator.weights[0].device
-        return self.generator(self.latents(which, n).to(device)).reshape(-1, *self.shape).cpu()
+        """G(z*), shape (n, 1, 28, 28)."""
+        return self.generator(self.latents(which, n)).reshape(-1, *self.shape)

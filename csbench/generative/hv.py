@@ -25,11 +25,9 @@ import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
-from csbench.generative.latent import (Decode, check_measurements, data_term, decode_flat,
-                                      initial_latents, pick_best)
-from csbench.generative.zoo import find_checkpoint, load_generator
+from csbench.generative.latent import Decode, data_term, decode_flat, pick_best
+from csbench.generative.priors import GenerativePrior
 from csbench.measurements.base import LinearOperator
-from csbench.priors import Prior, PriorContext, as_images
 from csbench.problem import Problem
 
 def measurement_loss(ax: Tensor, y: Tensor, link: str) -> Tensor:
@@ -88,61 +86,7 @@ def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, 
     return z, loss
 
 
-def is_random_net(dataset: str) -> bool:
-    """Random-net signals are ReLU outputs, not images in [0, 1]: they are never clipped."""
-    return dataset.split("[")[0] == "random-net"
-
-
-class ZooGeneratorPrior(Prior):
-    """A prior built on a generator from `csbench.generative.zoo` (shared by hv, pgd-gan, sparsegen).
-
-    Parameter `model`: "random-net" | "dcgan" | "vae"; None picks "random-net" on the random-net
-    dataset and "dcgan" elsewhere.
-    """
-
-    kind = "generative"
-
-    def _model_for(self, dataset) -> str:
-        if self.params["model"]:
-            return self.params["model"]
-        return "random-net" if is_random_net(dataset.name) else "dcgan"
-
-    def setup(self, context: PriorContext) -> None:
-        super().setup(context)
-        self.generator = load_generator(self._model_for(context.dataset), context.dataset,
-                                        device=context.device).eval()
-        self.generator.requires_grad_(False)
-
-    def supports(self, measurement, dataset) -> str | None:
-        reason = super().supports(measurement, dataset)
-        if reason:
-            return reason
-        model = self._model_for(dataset)
-        if model == "random-net":
-            if getattr(dataset, "generator", None) is None:
-                return f"{self.name}: model random-net needs the random-net dataset, not {dataset.name!r}"
-        elif find_checkpoint(model, dataset.name) is None:
-            return (f"{self.name}: no {model} checkpoint for dataset {dataset.name} "
-                    f"(train one with `csbench train {model} --dataset {dataset.name}`)")
-        return None
-
-    def decode(self, z: Tensor) -> Tensor:
-        return self.generator.decode(z)
-
-    def initial_latents(self, problem: Problem, restarts: int) -> Tensor:
-        """z0 ~ N(0, I), shape (R, B, k), the same per instance alone or in a batch (latent.py);
-        checks that y matches the operator first."""
-        check_measurements(problem)
-        z = initial_latents(problem.batch, restarts, self.generator.latent_dim, problem.generator)
-        return z.to(problem.device)
-
-    def finish(self, x: Tensor, problem: Problem) -> Tensor:
-        """(B, n) or (B, C, H, W) -> (B, C, H, W), clipped to [0, 1] unless random-net."""
-        x = as_images(x.detach(), problem.shape)
-        return x if is_random_net(problem.dataset) else x.clamp(0.0, 1.0)
-
-
-class HVPrior(ZooGeneratorPrior):
+class HVPrior(GenerativePrior):
     name = "hv"
     description = "subgradient descent on ||A G(z) - y||^2 with a negation check (Huang-Hand-Heckel-Voroninski)"
     parameters = {"model": None, "steps": 500, "step": 1.0, "restarts": 3, "check": True}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from csbench.generative.hv import ZooGeneratorPrior
+from csbench.generative.priors import GenerativePrior
 from csbench.generative.latent import Decode, decode_flat, pick_best
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
@@ -48,7 +48,7 @@ def pgd_range(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *
     return z, loss
 
 
-class PGDGANPrior(ZooGeneratorPrior):
+class PGDGANPrior(GenerativePrior):
     name = "pgd-gan"
     description = "projected gradient descent onto the range of G, projection by latent optimisation (Shah-Hegde)"
     parameters = {"model": None, "eta": 0.5, "outer": 10, "inner": 100, "lr": 0.05, "restarts": 3}

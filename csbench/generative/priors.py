@@ -10,41 +10,84 @@ from typing import Any
 from torch import Tensor
 
 from csbench.errors import CsbenchError
-from csbench.generative.latent import optimise_latent
+from csbench.generative.latent import check_measurements, initial_latents, optimise_latent
 from csbench.generative.zoo import find_checkpoint, load_generator
 from csbench.priors import Prior, PriorContext, as_images
 from csbench.problem import Problem
 
 
 class GenerativePrior(Prior):
-    """Shared machinery: `setup` loads the generator `model` for the context's dataset."""
+    """A prior built on a generator G from `csbench.generative.zoo` (vae, dcgan, random-net, and
+    hv, pgd-gan, sparsegen). The generator is the class's `model`, else the parameter `model`,
+    else "random-net" on the random-net dataset and "dcgan" elsewhere."""
 
     kind = "generative"
-    links = ("identity", "sign", "abs")
-    model: str
+    model: str | None = None
+    generator: Any = None  # set by `setup`
+
+    def model_for(self, dataset: Any) -> str:
+        chosen = self.model or self.params.get("model")
+        if chosen:
+            return chosen
+        return "random-net" if getattr(dataset, "generator", None) is not None else "dcgan"
 
     def setup(self, context: PriorContext) -> None:
         super().setup(context)
-        self.generator = load_generator(self.model, context.dataset, context.device)
+        self.generator = load_generator(self.model_for(context.dataset), context.dataset, context.device)
 
     def supports(self, measurement: Any, dataset: Any) -> str | None:
         reason = super().supports(measurement, dataset)
-        if reason is None and find_checkpoint(self.model, dataset.name) is None:
-            reason = (f"no {self.model} checkpoint for dataset {dataset.name} "
-                      f"(train one with `csbench train {self.model} --dataset {dataset.name}`)")
-        return reason
+        if reason:
+            return reason
+        model = self.model_for(dataset)
+        if model == "random-net":
+            if getattr(dataset, "generator", None) is None:
+                return f"{self.name}: generator random-net needs the random-net dataset, not {dataset.name!r}"
+        elif find_checkpoint(model, dataset.name) is None:
+            return (f"no {model} checkpoint for dataset {dataset.name} "
+                    f"(train one with `csbench train {model} --dataset {dataset.name}`)")
+        return None
+
+    @property
+    def latent_dim(self) -> int:
+        if self.generator is None:
+            raise CsbenchError(f"prior {self.name!r} has no generator: call setup(context) first")
+        return self.generator.latent_dim
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.generator.decode(z)
+
+    def initial_latents(self, problem: Problem, restarts: int) -> Tensor:
+        """z0 ~ N(0, I), shape (R, B, k), the same per instance alone or in a batch (latent.py);
+        checks that y matches the operator first."""
+        check_measurements(problem)
+        z = initial_latents(problem.batch, restarts, self.latent_dim, problem.generator)
+        return z.to(problem.device)
+
+    def finish(self, x: Tensor, problem: Problem) -> Tensor:
+        """(B, n) or (B, C, H, W) -> (B, C, H, W), clipped to [0, 1] unless random-net."""
+        x = as_images(x.detach(), problem.shape)
+        return x if is_random_net(problem.dataset) else x.clamp(0.0, 1.0)
+
+
+def is_random_net(dataset: str) -> bool:
+    """Random-net signals are ReLU outputs, not images in [0, 1]: they are never clipped."""
+    return dataset.split("[")[0] == "random-net"
+
+
+class LatentOptimisationPrior(GenerativePrior):
+    """Bora et al.'s recovery: Adam on z (see module docstring), the best of `restarts` starts."""
+
+    links = ("identity", "sign", "abs")
 
     def recover(self, problem: Problem) -> Tensor:
-        generator = getattr(self, "generator", None)
-        if generator is None:
-            raise CsbenchError(f"prior {self.name!r} has no generator: call setup(context) first")
-        x_hat, _, _ = optimise_latent(generator.decode, problem, latent_dim=generator.latent_dim,
+        x_hat, _, _ = optimise_latent(self.decode, problem, latent_dim=self.latent_dim,
                                       steps=int(self.params["steps"]), lr=float(self.params["lr"]),
                                       restarts=int(self.params["restarts"]), penalty=float(self.params["penalty"]))
         return as_images(x_hat, problem.shape)
 
 
-class VAEPrior(GenerativePrior):
+class VAEPrior(LatentOptimisationPrior):
     """Bora et al.'s MNIST recipe: Adam lr 0.01, 1000 steps, 10 restarts, penalty 0.1. On 10 mnist
     validation digits (sigma 0.1) penalty 0.1 vs 0 gave MSE 0.027 vs 0.035 at m = 25 and 0.016 vs
     0.015 at m = 100, so 0.1 is kept."""
@@ -55,7 +98,7 @@ class VAEPrior(GenerativePrior):
     parameters = {"steps": 1000, "lr": 0.01, "restarts": 10, "penalty": 0.1}
 
 
-class DCGANPrior(GenerativePrior):
+class DCGANPrior(LatentOptimisationPrior):
     """Bora et al.'s DCGAN recipe (Adam lr 0.1, 500 steps, 5 restarts; paper 2-10) with penalty 0.1
     instead of the paper's 0.001 (chosen for CelebA at sigma 0.01): on 10 mnist validation digits
     (sigma 0.1) penalty 0.001 / 0.01 / 0.1 gave MSE 0.088 / 0.074 / 0.048 at m = 25 and
@@ -71,7 +114,7 @@ class DCGANPrior(GenerativePrior):
     parameters = {"steps": 500, "lr": 0.1, "restarts": 5, "penalty": 0.1}
 
 
-class RandomNetPrior(GenerativePrior):
+class RandomNetPrior(LatentOptimisationPrior):
     """The true generator of the `random-net` dataset (a random expansive ReLU network,
     Hand & Voroninski): recovery with a perfectly known range, the theory's setting. lr 0.05: on
     10 validation signals (k = 10, noiseless, m = 20) it recovered all to 1e-2 relative error,
@@ -81,9 +124,3 @@ class RandomNetPrior(GenerativePrior):
     model = "random-net"
     description = "the random-net dataset's own ReLU network G, min ||A G(z) - y||^2 over z"
     parameters = {"steps": 1000, "lr": 0.05, "restarts": 5, "penalty": 0.0}
-
-    def supports(self, measurement: Any, dataset: Any) -> str | None:
-        reason = Prior.supports(self, measurement, dataset)
-        if reason is None and getattr(dataset, "generator", None) is None:
-            reason = f"random-net only works on the random-net dataset (it uses its network), not {dataset.name}"
-        return reason

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from csbench.baselines.solvers import soft_threshold
 from csbench.baselines.transforms import Basis
-from csbench.generative.hv import ZooGeneratorPrior
+from csbench.generative.priors import GenerativePrior
 from csbench.generative.latent import Decode, decode_flat, pick_best
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
@@ -49,7 +49,7 @@ def sparsegen(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, b
     return z.detach(), c, objective
 
 
-class SparseGenPrior(ZooGeneratorPrior):
+class SparseGenPrior(GenerativePrior):
     name = "sparsegen"
     description = "x = G(z) + v, v sparse in Haar wavelets: ||A x - y||^2 + lam ||Psi^T v||_1 (Dhar-Grover-Ermon)"
     parameters = {"model": None, "lam": 0.1, "penalty": 0.001, "steps": 1000, "lr": 0.05, "restarts": 2}

@@ -7,6 +7,7 @@ package's `checkpoints/` folder (resolved from the package path, so non-editable
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -60,7 +61,7 @@ def load_generator(model: str, dataset: Any, device: str | torch.device = "cpu")
         if network is None:
             raise CsbenchError(f"the random-net prior only works on the random-net dataset, not {dataset.name!r}")
         shape = tuple(getattr(dataset, "shape", (1, 28, 28)))
-        return RandomNetGenerator(network, shape).to(device)
+        return RandomNetGenerator(copy.deepcopy(network), shape).to(device)  # the dataset's own stays put
     path = find_checkpoint(model, dataset.name)
     if path is None:
         raise CsbenchError(f"no {model} checkpoint for dataset {dataset.name}; "
