@@ -5,7 +5,7 @@
 with the data term D chosen by the measurement link:
 
     identity:  ||A G(z) - y||^2
-    abs:       || |A G(z)| - y ||^2                          (phaseless measurements y = |A x + e|)
+    abs:       || |A G(z)| - y ||^2                          (phaseless measurements y = |A x| + e)
     sign:      sum_i softplus(-sqrt(m) y_i (A G(z))_i)       (one-bit y = sign(A x + e): the logistic
                loss on the measurements rescaled to unit-variance rows, a smooth surrogate of the
                number of sign disagreements; it only fixes x up to what G's range allows)

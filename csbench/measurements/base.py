@@ -1,7 +1,7 @@
 """Batched linear operators and measurement models.
 
 A measurement model draws an operator A (one per instance of a task, shape (B, m, n)
-conceptually) and measures   y = f(A x + e),   e_i ~ N(0, sigma^2 / m),
+conceptually) and measures   y = f(A x + e)  (phaseless: |A x| + e),   e_i ~ N(0, sigma^2 / m),
 so that E||e||^2 = sigma^2 (Bora et al.'s convention with A_ij ~ N(0, 1/m)).
 """
 from __future__ import annotations
@@ -10,9 +10,6 @@ from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor
-
-LINKS = ("identity", "sign", "abs")
-
 
 def power_iteration(forward: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], v: Tensor,
                     iterations: int) -> Tensor:
@@ -101,16 +98,12 @@ class DenseOperator(LinearOperator):
 class MeasurementModel:
     """Builds operators for (n, m) and measures signals: y = link(A x + e), e_i ~ N(0, sigma^2/m).
 
-    Class attributes: `name`, `description`, `link` in LINKS, `linear` (link is identity).
+    Class attributes: `name`, `description`, `link` ("identity", "sign" or "abs").
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     link: ClassVar[str] = "identity"
-
-    @property
-    def linear(self) -> bool:
-        return self.link == "identity"
 
     def effective_m(self, m: int, shape: tuple[int, int, int]) -> int:
         """The number of measurements actually taken when `m` is asked for (some models snap m)."""
@@ -122,12 +115,14 @@ class MeasurementModel:
 
     def measure(self, x: Tensor, operator: LinearOperator, sigma: float,
                 generator: torch.Generator) -> Tensor:
-        """y = link(A x + e) for flattened x of shape (B, n); e_i ~ N(0, sigma^2 / m)."""
+        """y for flattened x of shape (B, n), e_i ~ N(0, sigma^2 / m): A x + e (identity),
+        sign(A x + e) with sign(0) := +1 (sign), |A x| + e (abs: noise after the modulus)."""
         z = operator.forward(x)
+        if self.link == "abs":
+            z = z.abs()
         e = torch.randn(z.shape, generator=generator, dtype=z.dtype) * (sigma / operator.m ** 0.5)
         z = z + e.to(z.device)
         if self.link == "sign":
-            return torch.sign(z)
-        if self.link == "abs":
-            return z.abs()
+            y = torch.sign(z)
+            return torch.where(y == 0, torch.ones_like(y), y)
         return z

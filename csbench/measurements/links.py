@@ -1,10 +1,7 @@
-"""Nonlinear links on Gaussian measurements (A_ij ~ N(0, 1/m)): one-bit and phaseless."""
+"""Nonlinear links on Gaussian measurements (A_ij ~ N(0, 1/m)): one-bit and phaseless
+(`MeasurementModel.measure` applies the link)."""
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-
-from csbench.measurements.base import LinearOperator
 from csbench.measurements.gaussian import Gaussian
 
 
@@ -15,11 +12,6 @@ class OneBit(Gaussian):
     description = "1-bit CS: y = sign(A x + e), Gaussian A (scale of x is lost)"
     link = "sign"
 
-    def measure(self, x: Tensor, operator: LinearOperator, sigma: float,
-                generator: torch.Generator) -> Tensor:
-        y = super().measure(x, operator, sigma, generator)
-        return torch.where(y == 0, torch.ones_like(y), y)
-
 
 class Phaseless(Gaussian):
     """y = |A x| + e, e_i ~ N(0, sigma^2/m): noise is added after the modulus, so a noisy y
@@ -29,8 +21,3 @@ class Phaseless(Gaussian):
     description = "phase retrieval: y = |A x| + e, Gaussian A (sign of x is lost)"
     link = "abs"
 
-    def measure(self, x: Tensor, operator: LinearOperator, sigma: float,
-                generator: torch.Generator) -> Tensor:
-        z = operator.forward(x).abs()
-        e = torch.randn(z.shape, generator=generator, dtype=z.dtype) * (sigma / operator.m ** 0.5)
-        return z + e.to(z.device)
