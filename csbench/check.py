@@ -10,26 +10,11 @@ from collections.abc import Callable
 import torch
 
 from csbench.data import load_dataset
-from csbench.priors import Prior, PriorContext, check_prior_class, load_plugin, registry
+from csbench.priors import Prior, PriorContext, SealedDataset, check_prior_class, load_plugin, registry
 from csbench.problem import Problem
 from csbench.runner import Task, make_problem, recover
 
 M = 200
-
-
-class _SealedTest:
-    """The dataset as a prior may see it: train and validation only."""
-
-    def __init__(self, dataset):
-        self._dataset = dataset
-
-    def split(self, which: str, n: int | None = None) -> torch.Tensor:
-        if which == "test":
-            raise AssertionError("the prior read the test split (ground truth)")
-        return self._dataset.split(which, n)
-
-    def __getattr__(self, name: str):
-        return getattr(self._dataset, name)
 
 
 def _problem(dataset: str, images: list[int]) -> Problem:
@@ -41,7 +26,7 @@ def _problem(dataset: str, images: list[int]) -> Problem:
 def contract(prior: Prior, dataset: str = "mnist") -> list[tuple[str, str | None]]:
     """[(check, None if it passed else the reason)] for a prior instance on `dataset`."""
     data = load_dataset(dataset)
-    prior.setup(PriorContext(dataset=_SealedTest(data), shape=tuple(data.shape)))
+    prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape)))
     batch = _problem(dataset, [0, 1, 2])
     results: list[tuple[str, str | None]] = []
 

@@ -29,6 +29,21 @@ from csbench.problem import Problem
 KINDS = ("generative", "sparsity", "untrained", "other")
 
 
+class SealedDataset:
+    """A dataset as a prior may see it: every split but "test" (the ground truth)."""
+
+    def __init__(self, dataset: Any):
+        self._dataset = dataset
+
+    def split(self, which: str, n: int | None = None) -> Any:
+        if which == "test":
+            raise CsbenchError("the prior read the test split (ground truth)")
+        return self._dataset.split(which, n)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dataset, name)
+
+
 @dataclass
 class PriorContext:
     """What a prior may use before recovering: the dataset (train / validation splits, never the

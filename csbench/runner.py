@@ -21,7 +21,7 @@ from csbench.data import load_dataset
 from csbench.errors import CsbenchError
 from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse
-from csbench.priors import Prior, PriorContext, load_plugin, make_prior
+from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior
 from csbench.problem import Problem
 from csbench.rng import torch_generator
 
@@ -73,7 +73,7 @@ def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tu
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     prior = make_prior(spec)
     data = _dataset(dataset)
-    prior.setup(PriorContext(dataset=data, shape=tuple(data.shape), device=device, seed=seed))
+    prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device=device, seed=seed))
     return prior
 
 

@@ -44,6 +44,11 @@ def test_a_crashing_prior_is_recorded_as_failed_with_its_message():
     assert all(r["status"] == "failed" and "solver diverged" in r["error"] for r in result.rows)
 
 
+def test_a_prior_that_reads_the_test_split_fails_its_task():
+    result = run_task(Task("mnist", "gaussian", "peeking", 20, 0.1, 0), config())
+    assert result.status == "failed" and all("read the test split" in r["error"] for r in result.rows)
+
+
 def test_an_unsupported_measurement_is_skipped_with_the_reason():
     result = run_task(Task("mnist", "gaussian", "only-one-bit", 20, 0.1, 0), config())
     assert result.status == "skipped" and "identity" in result.rows[0]["error"]
