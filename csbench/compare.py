@@ -64,7 +64,8 @@ def compare(config: RunConfig) -> Path:
     todo = [task for task in grid if task.key not in done]
     pending = [name for name in config.experiments if name not in store.experiments()]
     sessions = store.sessions()
-    session = {**environment(config.device), "device": config.device}
+    session = {**environment(config.device), "device": config.device, "executor": config.executor,
+               "workers": config.workers}
     if todo or pending:  # a rerun that only rebuilds the report is not a session
         store.set_meta(sessions=sessions + [session])
     store.set_meta(config=config.to_dict())

@@ -152,7 +152,8 @@ def _session_text(session: dict) -> str:
     work = ("interrupted" if "tasks" not in session else
             f"{session['tasks']} tasks" + (f", experiments {', '.join(session['experiments'])}"
                                           if session.get("experiments") else ""))
-    return (f"{device}; {session.get('platform')}, {session.get('threads')} threads; "
+    pool = f", {session['executor']} executor, {session['workers']} workers" if "executor" in session else ""
+    return (f"{device}; {session.get('platform')}, {session.get('threads')} threads{pool}; "
             f"csbench {session.get('csbench')}, torch {session.get('torch')}, python {session.get('python')}: {work}")
 
 
