@@ -26,10 +26,6 @@ from csbench.analysis.targets import savings_curve  # noqa: E402
 from csbench.metrics import CONVENTIONS  # noqa: E402
 from csbench.store import ResultStore  # noqa: E402
 
-CSV_COLUMNS = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance", "mse", "psnr",
-               "ssim", "seconds", "status", "error", "kind", "params", "m_requested"]
-
-
 @dataclass
 class Block:
     kind: str  # "h1" | "h2" | "p" | "table" | "figure" | "pre"
@@ -49,7 +45,7 @@ def write_outputs(out: Path, against: Path | None = None) -> None:
     results, meta = store.results(), {**store.meta(), "sessions": store.sessions()}
     recons, experiments = store.reconstructions(), store.experiments()
     store.close()
-    results[CSV_COLUMNS].to_csv(out / "results.csv", index=False)
+    results.to_csv(out / "results.csv", index=False)  # columns as the store gives them
     summary = summarize(results)
     summary.to_csv(out / "summary.csv", index=False)
     savings = savings_curve(results) if _has_both_kinds(results) else pd.DataFrame()

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RESULT_COLUMNS = ["dataset", "measurement", "prior", "kind", "m", "noise", "seed", "instance",
-                  "mse", "psnr", "ssim", "seconds", "status", "error", "params", "m_requested"]
+RESULT_COLUMNS = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance", "mse", "psnr",
+                  "ssim", "seconds", "status", "error", "kind", "params", "m_requested"]  # results.csv order
 TASK_KEY = ["dataset", "measurement", "prior", "m", "noise", "seed"]
 
 _SCHEMA = """
