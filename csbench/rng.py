@@ -13,8 +13,9 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def torch_generator(*parts: object, device: str | torch.device = "cpu") -> torch.Generator:
-    g = torch.Generator(device=device)
+def torch_generator(*parts: object) -> torch.Generator:
+    """A CPU generator (draws are moved to the device, so numbers do not depend on it)."""
+    g = torch.Generator()
     g.manual_seed(derive_seed(*parts))
     return g
 

@@ -35,7 +35,7 @@ def prior_styles(frame: pd.DataFrame) -> dict[str, dict]:
     return styles
 
 
-def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None, log_error: bool = True) -> Figure:
+def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None) -> Figure:
     """Mean MSE vs m (log axis) with its CI band, one line per prior, one panel per
     (dataset, measurement, noise); `zero_mse` draws the all-zero-image level."""
     styles = prior_styles(summary)
@@ -50,8 +50,7 @@ def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None, log_erro
         if zero_mse is not None:
             ax.axhline(zero_mse, color="grey", linestyle=":", linewidth=1, label="all-zero image")
         ax.set_xscale("log")
-        if log_error:
-            ax.set_yscale("log")
+        ax.set_yscale("log")
         ax.set(xlabel="measurements m", ylabel="per-pixel MSE", title=_panel_title(key))
         ax.legend(fontsize="small")
     return fig
