@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, help="worker processes (processes / local dask)")
     c.add_argument("--device", help="cpu | cuda")
     c.add_argument("--plugin", action="append", help="module:Class or path/to/file.py (repeatable)")
+    c.add_argument("--task-timeout", type=float, help="seconds a task may run before it is marked failed")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("list", help="priors, datasets, measurement models, with origin")
@@ -67,7 +68,7 @@ def _compare(args: argparse.Namespace) -> int:
         measurement=args.measurement, m=args.m, noise=args.noise, n_images=args.n_images,
         seed=args.seed, out=args.out, executor=args.executor, scheduler=args.scheduler,
         workers=args.workers, device=args.device, plugins=args.plugin,
-        quiet=args.quiet or None)
+        task_timeout=args.task_timeout, quiet=args.quiet or None)
     try:
         out = compare(config)
     except KeyboardInterrupt:

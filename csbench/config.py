@@ -40,6 +40,7 @@ class RunConfig:
     experiments: tuple[str, ...] = ()
     experiment_scale: float = 1.0
     reconstructions: int = 6
+    task_timeout: float | None = None
     quiet: bool = False
 
     def to_dict(self) -> dict:

@@ -94,6 +94,17 @@ class Prior:
     def recover(self, problem: Problem) -> Tensor:
         raise NotImplementedError
 
+    def recover_grid(self, problem: Problem, grid: list[dict[str, Any]]) -> list[Tensor | Exception]:
+        """`recover` at every point of a tuning grid (one result, or the exception it raised, per
+        point). Priors that can solve all grid points in one batched program override this."""
+        results: list[Tensor | Exception] = []
+        for combo in grid:
+            try:
+                results.append(self.with_params(**combo).recover(problem))
+            except Exception as exc:  # a grid point that fails is simply not chosen
+                results.append(exc)
+        return results
+
     # -- helpers -------------------------------------------------------------------------------
     def with_params(self, **params: Any) -> "Prior":
         """A copy with some parameters changed, sharing what `setup` loaded."""
@@ -106,6 +117,8 @@ class Prior:
         """Every combination of the tuning grid, minus parameters the user fixed by name."""
         grid = {k: v for k, v in self.tuning.items() if k not in getattr(self, "fixed", ())}
         keys = list(grid)
+        if not keys:  # nothing to tune: no validation recovery at all
+            return []
         return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
     @property

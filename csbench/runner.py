@@ -90,18 +90,25 @@ def make_problem(x: torch.Tensor, task: Task, split: str, device: str) -> Proble
                    generator=torch_generator(*parts, "prior"))
 
 
-def recover(prior: Prior, problem: Problem) -> torch.Tensor:
-    """Run a prior and check what it returns: (B, C, H, W), on the CPU, as float32."""
-    x_hat = prior.recover(problem)
+def checked(prior: Prior, problem: Problem, x_hat: object) -> torch.Tensor:
+    """What a prior returned, checked: a real (B, C, H, W) tensor, moved to the CPU as float32."""
     expected = (problem.batch, *problem.shape)
     if not isinstance(x_hat, torch.Tensor) or tuple(x_hat.shape) != expected:
         got = tuple(x_hat.shape) if isinstance(x_hat, torch.Tensor) else type(x_hat).__name__
         raise CsbenchError(f"{prior.name}.recover returned {got}, expected a tensor of shape {expected}")
+    if x_hat.is_complex() or x_hat.dtype == torch.bool:
+        raise CsbenchError(f"{prior.name}.recover returned a {x_hat.dtype} tensor, expected real values")
     return x_hat.detach().to("cpu", torch.float32)
 
 
+def recover(prior: Prior, problem: Problem) -> torch.Tensor:
+    """Run a prior and check what it returns: (B, C, H, W), on the CPU, as float32."""
+    return checked(prior, problem, prior.recover(problem))
+
+
 def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict]:
-    """Pick the tuning-grid point with the lowest mean MSE on validation images (never test)."""
+    """Pick the tuning-grid point with the lowest mean MSE on validation images (never test).
+    A prior without a grid recovers no validation images at all."""
     grid = prior.tuning_grid()
     if not grid:
         return prior, {}
@@ -109,12 +116,13 @@ def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict]:
     x = data.split("validation", config.n_validation)
     problem = make_problem(x, task, "validation", config.device)
     scores = []
-    for combo in grid:
+    for x_hat in prior.recover_grid(problem, grid):
         try:
-            x_hat = recover(prior.with_params(**combo), problem)
-            scores.append(float(mse(align(x_hat, x, problem.link), x).nanmean()))  # no PSNR/SSIM needed
-        except Exception:  # a grid point that fails is simply not chosen
-            scores.append(math.inf)
+            x_hat = checked(prior, problem, x_hat) if not isinstance(x_hat, Exception) else None
+        except CsbenchError:
+            x_hat = None
+        score = math.inf if x_hat is None else float(mse(align(x_hat, x, problem.link), x).nanmean())
+        scores.append(score if math.isfinite(score) else math.inf)  # a failed point is not chosen
     best = grid[int(np.argmin(scores))]
     return prior.with_params(**best), best
 
