@@ -170,3 +170,10 @@ def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: f
     rows = [{**base, "instance": i, "mse": None, "psnr": None, "ssim": None, "seconds": None,
              "status": status, "error": message} for i in range(n)]
     return TaskResult(task, status, time.perf_counter() - start, rows)
+
+
+def failed_result(task: Task, config: RunConfig, message: str, start: float) -> TaskResult:
+    """A task that returned nothing (it timed out, its worker died): one failed row per instance.
+    `start` is the `time.perf_counter()` at which the caller started the task."""
+    base = {**task.as_dict(), "m_requested": task.m, "kind": "", "params": "{}"}
+    return _uniform(task, base, config.n_images, "failed", message, start)
