@@ -9,7 +9,7 @@ import scipy.fft
 import torch
 
 from csbench.errors import CsbenchError
-from csbench.measurements import MEASUREMENTS, DenseOperator, get_measurement
+from csbench.measurements import MEASUREMENTS, DenseOperator, LinearOperator, dottest, get_measurement
 from csbench.measurements.dct import dct, dct2, idct, idct2
 from csbench.measurements.gaussian import Gaussian
 from csbench.measurements.subsampled_dct import SubsampledDCTOperator
@@ -52,13 +52,7 @@ def test_adjoint_dot_product(name, m):
     model, operator = build(name, m)
     operator = as_float64(operator)
     assert operator.m == model.effective_m(m, SHAPE) and operator.n == N and operator.batch == 3
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(3, N, generator=g, dtype=torch.float64)
-    y = torch.randn(3, operator.m, generator=g, dtype=torch.float64)
-    ax, aty = operator.forward(x), operator.adjoint(y)
-    assert ax.shape == (3, operator.m) and aty.shape == (3, N)
-    lhs, rhs = (ax * y).sum(-1), (x * aty).sum(-1)
-    torch.testing.assert_close(lhs, rhs, rtol=1e-10, atol=1e-10)
+    assert dottest(operator, generator=torch.Generator().manual_seed(1), rtol=1e-10) <= 1e-10
 
 
 @pytest.mark.parametrize("name", LINEAR)
@@ -70,12 +64,37 @@ def test_adjoint_multichannel_and_leading_dims(name):
     g = torch.Generator().manual_seed(2)
     x = torch.randn(4, 2, n, generator=g, dtype=torch.float64)
     y = torch.randn(4, 2, operator.m, generator=g, dtype=torch.float64)
+    dottest(operator, generator=g, rtol=1e-10)
     ax, aty = operator.forward(x), operator.adjoint(y)
     assert ax.shape == (4, 2, operator.m) and aty.shape == (4, 2, n)
-    torch.testing.assert_close((ax * y).sum(-1), (x * aty).sum(-1), rtol=1e-10, atol=1e-10)
     for r in range(4):  # restarts broadcast: the same as applying to each restart alone
         torch.testing.assert_close(ax[r], operator.forward(x[r]))
         torch.testing.assert_close(aty[r], operator.adjoint(y[r]))
+
+
+class _WrongAdjoint(LinearOperator):
+    """A^T replaced by 1.01 A^T: a 1% error the dot-product test must catch."""
+
+    def __init__(self, inner: LinearOperator):
+        super().__init__(inner.n, inner.m, inner.batch)
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner.forward(x)
+
+    def adjoint(self, y):
+        return 1.01 * self.inner.adjoint(y)
+
+
+def test_dottest_catches_a_wrong_adjoint_and_wrong_shapes():
+    _, operator = build("subsampled-dct", 50)
+    assert dottest(operator) < 1e-10
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(_WrongAdjoint(operator))
+    broken = _WrongAdjoint(operator)
+    broken.adjoint = lambda y: y  # (B, m) instead of (B, n)
+    with pytest.raises(AssertionError, match="adjoint gave"):
+        dottest(broken)
 
 
 @pytest.mark.parametrize("name", sorted(MEASUREMENTS))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from csbench.errors import CsbenchError
-from csbench.measurements.base import DenseOperator, LinearOperator, MeasurementModel
+from csbench.measurements.base import DenseOperator, LinearOperator, MeasurementModel, dottest
 from csbench.measurements.gaussian import Gaussian
 from csbench.measurements.inpaint import Inpaint, InpaintBlock
 from csbench.measurements.links import OneBit, Phaseless
@@ -23,4 +23,4 @@ def get_measurement(name: str) -> MeasurementModel:
     return MEASUREMENTS[name]()
 
 
-__all__ = ["MEASUREMENTS", "get_measurement", "LinearOperator", "DenseOperator", "MeasurementModel"]
+__all__ = ["MEASUREMENTS", "get_measurement", "LinearOperator", "DenseOperator", "MeasurementModel", "dottest"]

@@ -126,3 +126,28 @@ class MeasurementModel:
             y = torch.sign(z)
             return torch.where(y == 0, torch.ones_like(y), y)
         return z
+
+
+def dottest(operator: LinearOperator, *, generator: torch.Generator | None = None, rtol: float = 1e-4) -> float:
+    """The adjoint (dot-product) test  <A x, y> = <x, A^T y>  on random x (B, n) and y (B, m).
+
+    Returns the largest relative mismatch |<A x, y> - <x, A^T y>| / max(|<A x, y>|, |<x, A^T y>|)
+    over the batch and raises AssertionError when it exceeds `rtol` (or the shapes are wrong).
+    Draws in the dtype of `dense()`, float64 for matrix-free operators; `generator` defaults to
+    a fixed seed, so the test is deterministic."""
+    generator = generator or torch.Generator().manual_seed(0)
+    dense = operator.dense()
+    dtype = dense.dtype if dense is not None else torch.float64
+    x = torch.randn(operator.batch, operator.n, generator=generator, dtype=dtype).to(operator.device)
+    y = torch.randn(operator.batch, operator.m, generator=generator, dtype=dtype).to(operator.device)
+    ax, aty = operator.forward(x), operator.adjoint(y)
+    if ax.shape != y.shape or aty.shape != x.shape:
+        raise AssertionError(f"forward gave {tuple(ax.shape)} for x {tuple(x.shape)} (expected {tuple(y.shape)}), "
+                             f"adjoint gave {tuple(aty.shape)} (expected {tuple(x.shape)})")
+    lhs, rhs = (ax * y).sum(-1), (x * aty).sum(-1)
+    scale = torch.maximum(lhs.abs(), rhs.abs()).clamp_min(torch.finfo(dtype).tiny)
+    error = float(((lhs - rhs).abs() / scale).max())
+    if not error <= rtol:  # NaN fails too
+        raise AssertionError(f"dot-product test: <A x, y> and <x, A^T y> differ by {error:.1e} "
+                             f"(relative), more than rtol = {rtol:.0e}")
+    return error
