@@ -1,68 +1,249 @@
 """Executors run tasks and yield their results as they finish: serial, local processes, Dask.
 
-Workers only compute; the calling process is the single writer of the store.
+Workers only compute; the calling process is the single writer of the store, and it writes
+each result as soon as it is yielded, so an interrupt loses only the tasks in flight.
+
+Failures of a task's process never end the sweep; the task gets status `failed`:
+
+- `--task-timeout SECONDS` (default: no limit) bounds each task, counted from the moment a
+  worker starts it: a task past it is stopped by ending its worker ("timed out after S s").
+  The serial executor runs in-process without a limit, and in one child process with one,
+  since a hung call in the calling process cannot be stopped.
+- A worker that dies (`os._exit`, a segfault, the OOM killer) fails the task it was running
+  ("worker died: ..."); a new worker takes the next task. In-process serial runs have no
+  worker: a prior that ends the process ends csbench (finished tasks stay stored).
+- Ctrl-C ends every worker at once, hung or not, and propagates as KeyboardInterrupt.
+- Dask retries a task whose worker died as its scheduler's `distributed.scheduler.allowed-failures`
+  says (3 by default), then it fails with Dask's reason; a timed-out task's worker is restarted.
 """
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import time
+import uuid
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager, suppress
 from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
 
 import torch
 
 from csbench.config import RunConfig
 from csbench.errors import CsbenchError
-from csbench.runner import Task, TaskResult, run_task
-
-
-def _limit_threads(threads: int) -> None:
-    torch.set_num_threads(max(1, threads))
+from csbench.runner import Task, TaskResult, failed_result, run_task
 
 
 def run_serial(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
+    """One task at a time: in this process, or in one child process when tasks have a timeout."""
+    if config.task_timeout is not None:
+        yield from _run_pool(tasks, config, workers=1, threads=torch.get_num_threads())
+        return
     for task in tasks:
         yield run_task(task, config)
 
 
 def run_processes(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
-    """A pool of `workers` spawned processes sharing the machine's cores."""
+    """`workers` spawned processes sharing the machine's cores."""
     workers = max(1, config.workers)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_limit_threads,
-                               initargs=(threads,))
+    yield from _run_pool(tasks, config, workers, threads=max(1, (os.cpu_count() or 1) // workers))
+
+
+def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
+    """A worker process: say it is ready, then run each task it is sent until its pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    torch.set_num_threads(threads)
+    conn.send(None)
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send(run_task(task, config))
+        except KeyboardInterrupt as exc:  # raised by a prior itself: the parent stops as on Ctrl-C
+            conn.send(exc)
+
+
+class _Worker:
+    """One spawned process running one task at a time; knows its task and when it started it."""
+
+    def __init__(self, config: RunConfig, threads: int):
+        self.conn, child = get_context("spawn").Pipe()
+        self.process = get_context("spawn").Process(target=_serve, args=(child, config, threads),
+                                                    daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.task: Task | None = None
+        self.start = 0.0
+
+    def send(self, task: Task) -> None:
+        self.task, self.start = task, time.perf_counter()
+        self.conn.send(task)
+
+    def receive(self) -> TaskResult | None:
+        """What the worker sent, if anything: its readiness or a result. EOFError if it died."""
+        if not self.conn.poll():
+            return None
+        message = self.conn.recv()
+        if isinstance(message, KeyboardInterrupt):
+            raise message
+        if message is None:
+            self.ready = True
+            return None
+        self.task = None
+        return message
+
+    def death(self) -> str:
+        """Why the process ended, for the task it was running."""
+        self.process.join()
+        code = self.process.exitcode
+        return f"exit code {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.process.kill()
+        self.process.join()
+
+
+def _run_pool(tasks: list[Task], config: RunConfig, workers: int, threads: int) -> Iterator[TaskResult]:
+    """Tasks on `workers` processes; a worker that dies or times out is replaced by a new one."""
+    queue = deque(tasks)
+    pool = [_Worker(config, threads) for _ in range(min(workers, len(tasks)))]
     try:
-        futures = [pool.submit(run_task, task, config) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:  # on an interrupt, drop the queued tasks instead of finishing them unseen
-        pool.shutdown(wait=True, cancel_futures=True)
+        while queue or any(w.task for w in pool):
+            for worker in pool:
+                if worker.ready and worker.task is None and queue:
+                    worker.send(queue.popleft())
+            wait([w.conn for w in pool] + [w.process.sentinel for w in pool], _wait_time(pool, config))
+            for i, worker in enumerate(pool):
+                result, lost = _outcome(worker, config)
+                if result is not None:
+                    yield result
+                if lost:
+                    worker.stop()
+                    pool[i] = _Worker(config, threads) if queue else None
+            pool = [w for w in pool if w is not None]
+    finally:  # on an interrupt or an error, end every worker now, hung or not
+        for worker in pool:
+            if worker is not None:
+                worker.stop()
+
+
+def _wait_time(pool: list[_Worker], config: RunConfig) -> float | None:
+    """Seconds until the first running task's timeout, None without a timeout."""
+    if config.task_timeout is None or not any(w.task for w in pool):
+        return None
+    first = min(w.start for w in pool if w.task)
+    return max(0.0, first + config.task_timeout - time.perf_counter())
+
+
+def _outcome(worker: _Worker, config: RunConfig) -> tuple[TaskResult | None, bool]:
+    """(the worker's task result if it has one, whether the worker is lost and must be replaced).
+    A task whose worker died or ran past the timeout fails with the reason."""
+    task, start = worker.task, worker.start
+    try:
+        result = worker.receive()
+        dead = not worker.process.is_alive()
+    except EOFError:
+        result, dead = None, True
+    if result is not None:
+        return result, False
+    if dead:
+        if not worker.ready:
+            raise CsbenchError(f"a worker process failed to start ({worker.death()})")
+        return (failed_result(task, config, f"worker died: {worker.death()}", start) if task else None), True
+    timeout = config.task_timeout
+    if task is not None and timeout is not None and time.perf_counter() - start >= timeout:
+        return failed_result(task, config, f"timed out after {timeout:g} s", start), True
+    return None, False
 
 
 def run_dask(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
     """A Dask distributed cluster: `--scheduler ADDRESS`, or a local one on loopback."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+        import distributed
     except ImportError:
         raise CsbenchError("the dask executor needs dask[distributed]: pip install 'csbench[dask]'") from None
+    with _dask_client(config) as client:
+        topic = f"csbench-start-{uuid.uuid4().hex}"
+        started: dict[int, tuple[float, str]] = {}
+        client.subscribe_topic(topic, lambda event: started.__setitem__(
+            event[1]["index"], (time.perf_counter(), event[1]["worker"])))
+        pending = {client.submit(_dask_task, topic, i, task, config, pure=False): (i, task)
+                   for i, task in enumerate(tasks)}
+        try:
+            while pending:
+                with suppress(distributed.TimeoutError):
+                    distributed.wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
+                for future in [f for f in pending if f.done()]:
+                    index, task = pending.pop(future)
+                    start = started.get(index, (time.perf_counter(), ""))[0]
+                    yield _dask_result(future, task, config, start)
+                yield from _dask_timeouts(client, pending, started, config)
+        finally:  # nothing of this run keeps running on the cluster
+            client.cancel(list(pending))
+
+
+def _dask_task(topic: str, index: int, task: Task, config: RunConfig) -> TaskResult:
+    """run_task on a Dask worker, announcing first when (and where) it starts."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(topic, {"index": index, "worker": worker.address})
+    return run_task(task, config)
+
+
+@contextmanager
+def _dask_client(config: RunConfig):
+    """A client of `config.scheduler`, or of a local cluster on loopback closed on exit."""
+    from distributed import Client, LocalCluster
+
     if config.scheduler:
         try:
             client = Client(config.scheduler, timeout="10s")
-        except OSError as exc:
-            raise CsbenchError(f"cannot reach the Dask scheduler at {config.scheduler}: {exc}") from None
-        cluster = None
-    else:
-        cluster = LocalCluster(n_workers=max(1, config.workers), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
-        client = Client(cluster)
-    try:
-        futures = [client.submit(run_task, task, config, pure=False) for task in tasks]
-        for future in dask_completed(futures):
-            yield future.result()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        except Exception as exc:  # ValueError, OSError, even AssertionError for a bad address
+            reason = f"{exc}".splitlines()[0] if str(exc) else type(exc).__name__
+            raise CsbenchError(f"cannot reach the Dask scheduler at {config.scheduler}: {reason}") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=max(1, config.workers), threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _dask_result(future, task: Task, config: RunConfig, start: float) -> TaskResult:
+    """A finished future's result; a task Dask gave up on (its workers died) fails with the reason."""
+    from distributed import KilledWorker
+
+    if future.status == "finished":
+        return future.result()
+    exc = future.exception() if future.status == "error" else None
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    reason = f"worker died: {exc}" if isinstance(exc, KilledWorker) else f"dask: {type(exc).__name__}: {exc}"
+    return failed_result(task, config, reason.splitlines()[0][:500], start)
+
+
+def _dask_timeouts(client, pending: dict, started: dict, config: RunConfig) -> Iterator[TaskResult]:
+    """Fail the tasks running past the timeout; restart their workers, since a thread cannot be
+    stopped (a worker without a nanny cannot be restarted and stays busy)."""
+    timeout = config.task_timeout
+    if timeout is None:
+        return
+    for future, (index, task) in list(pending.items()):
+        start, worker = started.get(index, (time.perf_counter(), ""))
+        if time.perf_counter() - start >= timeout:
+            del pending[future]
+            future.cancel()
+            with suppress(Exception):
+                client.restart_workers([worker])
+            yield failed_result(task, config, f"timed out after {timeout:g} s", start)
 
 
 EXECUTORS = {"serial": run_serial, "processes": run_processes, "dask": run_dask}
