@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from csbench.errors import CsbenchError
@@ -17,10 +18,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="csbench", description="Compressed-sensing benchmark: generative priors "
                      "vs sparsity baselines on shared measurement models.")
+    parser.add_argument("--traceback", action="store_true",
+                        help="print the traceback behind an `error:` line (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("compare", help="run a comparison and write its report")
-    c.add_argument("--preset", default="default", help="quick | default | paper")
+    c.add_argument("--preset", help="quick | default | paper (default: default)")
     c.add_argument("--dataset", help="mnist, fashion-mnist, random-net[k=..], folder:PATH")
     c.add_argument("--priors", help="comma-separated prior names, e.g. vae,lasso-dct[lam=0.1]")
     c.add_argument("--measurement", help="measurement model (see `csbench list`)")
@@ -36,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--device", help="cpu | cuda")
     c.add_argument("--plugin", action="append", help="module:Class or path/to/file.py (repeatable)")
     c.add_argument("--task-timeout", type=float, help="seconds a task may run before it is marked failed")
+    c.add_argument("--experiments", help="theory experiments: phase,landscape or none (default: the "
+                   "preset's, none when --priors/--m/... choose the grid without --preset)")
+    c.add_argument("--fresh", action="store_true", help="discard the results stored in --out first")
+    c.add_argument("--allow-failures", action="store_true", help="exit 0 even when some tasks failed")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("list", help="priors, datasets, measurement models, with origin")
@@ -52,32 +59,52 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="rebuild the report from a stored run")
     r.add_argument("dir")
     r.add_argument("--against", help="a reference run directory to compare with")
+    r.add_argument("--fail-on-regression", action="store_true",
+                   help="with --against: exit 1 when a (prior, m, noise) error is worse beyond both CIs")
 
     k = sub.add_parser("check", help="contract tests for a prior plug-in")
     k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name")
     k.add_argument("--dataset", default="mnist", help="dataset to check on (default mnist)")
+    k.add_argument("--timeout", type=float, default=300.0,
+                   help="seconds each call of the prior may take before its check fails (default 300)")
+    k.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                   help="print the full traceback of every failed check")
     return parser
+
+
+GRID_OPTIONS = ("dataset", "priors", "measurement", "m", "noise", "n_images", "seed")
 
 
 def _compare(args: argparse.Namespace) -> int:
     from csbench.compare import compare
     from csbench.config import make_config
+    from csbench.console import console_summary
+    from csbench.report import claim_line
 
+    experiments = args.experiments
+    if experiments is None and args.preset is None and any(getattr(args, k) is not None for k in GRID_OPTIONS):
+        experiments = "none"  # a hand-picked grid runs what it asks for, no theory experiments
     config = make_config(
-        args.preset, args.config, dataset=args.dataset, priors=args.priors,
+        args.preset or "default", args.config, dataset=args.dataset, priors=args.priors,
         measurement=args.measurement, m=args.m, noise=args.noise, n_images=args.n_images,
         seed=args.seed, out=args.out, executor=args.executor, scheduler=args.scheduler,
         workers=args.workers, device=args.device, plugins=args.plugin,
-        task_timeout=args.task_timeout, quiet=args.quiet or None)
+        task_timeout=args.task_timeout, quiet=args.quiet or None,
+        experiments=None if experiments is None else ("" if experiments == "none" else experiments))
     try:
-        out = compare(config)
+        outcome = compare(config, fresh=args.fresh)
     except KeyboardInterrupt:
         raise CsbenchError(f"interrupted; finished tasks are saved in {config.out}, "
                            "rerun the same command to resume") from None
-    from csbench.report import claim_line
-
-    print(claim_line(out))
-    print(f"report: {out / 'report.html'}")
+    print(console_summary(outcome.out))
+    print(claim_line(outcome.out))
+    print(f"report: {outcome.out / 'report.html'}")
+    for prior, errors in outcome.failures.items():
+        print(f"failed: {prior}: {len(errors)} task(s), first error: {errors[0]}", file=sys.stderr)
+    if outcome.failures and not args.allow_failures:
+        print(f"error: {sum(map(len, outcome.failures.values()))} task(s) failed; their rows are in the "
+              "report, a rerun retries them (--allow-failures exits 0)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -98,6 +125,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from csbench.analysis.compare_runs import comparison_summary, comparison_table
     from csbench.report import claim_line, write_outputs
 
     out = Path(args.dir)
@@ -105,16 +133,23 @@ def _report(args: argparse.Namespace) -> int:
         raise CsbenchError(f"{out} holds no results.sqlite; run `csbench compare --out {out}` first")
     if args.against and not (Path(args.against) / "summary.csv").is_file():
         raise CsbenchError(f"{args.against} holds no summary.csv to compare against")
-    write_outputs(out, against=Path(args.against) if args.against else None)
+    if args.fail_on_regression and not args.against:
+        raise CsbenchError("--fail-on-regression needs --against REFERENCE_DIR")
+    comparison = write_outputs(out, against=Path(args.against) if args.against else None)
     print(claim_line(out))
+    if comparison is not None:
+        table = comparison_table(comparison)
+        print(f"changes against {args.against}: {comparison_summary(comparison)}")
+        if not table.empty:
+            print(table.to_string(index=False))
     print(f"report: {out / 'report.html'}")
-    return 0
+    return 1 if args.fail_on_regression and comparison["worse"].any() else 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from csbench.check import check_plugin
 
-    failures = check_plugin(args.plugin, args.dataset)
+    failures = check_plugin(args.plugin, args.dataset, args.timeout, args.traceback)
     return 1 if failures else 0
 
 
@@ -122,12 +157,15 @@ COMMANDS = {"compare": _compare, "list": _list, "train": _train, "report": _repo
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = _parser().parse_args(argv)
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return code
     except CsbenchError as exc:
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

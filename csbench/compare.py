@@ -1,8 +1,18 @@
-"""`csbench compare`: validate the configuration, run the missing tasks into the store, report."""
+"""`csbench compare`: validate the configuration, run the missing tasks into the store, report.
+
+A stored task is reused only while its fingerprint (csbench/fingerprint.py) matches: change a
+prior's code, parameters or checkpoint, or the images, and it is recomputed. Failed tasks are
+retried on every run. The output directory is locked while a run writes into it.
+"""
 from __future__ import annotations
 
+import fcntl
+import json
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -13,28 +23,54 @@ from csbench.config import RunConfig
 from csbench.data import load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
+from csbench.fingerprint import array_hash, code_hash, combine, sha256_of
 from csbench.measurements import get_measurement
 from csbench.priors import load_plugin, make_prior
 from csbench.report import write_outputs
 from csbench.runner import task_grid
-from csbench.store import ResultStore
+from csbench.store import TASK_KEY, ResultStore
 
-# Settings a stored run must share with a rerun that resumes it.
-RESUME_KEYS = ("n_images", "n_validation", "reconstructions")
+# Settings a stored run must share with a rerun that resumes it (priors, m and noise may grow).
+RESUME_KEYS = ("dataset", "measurement", "seeds", "n_images", "n_validation", "reconstructions")
+OVERSAMPLING = 16  # nonlinear links (one-bit, phaseless) may take up to 16 n measurements
+
+
+@dataclass
+class RunOutcome:
+    out: Path
+    failures: dict[str, list[str]] = field(default_factory=dict)  # prior -> error of each failed task
+    recomputed: int = 0  # stored tasks rerun because what produced them changed
 
 
 def validate(config: RunConfig) -> None:
-    """Fail fast, before any work, on a name that does not resolve."""
+    """Fail fast, before any work, on anything that does not resolve or cannot run."""
     for plugin in config.plugins:
         load_plugin(plugin)
     data = load_dataset(config.dataset)
-    if data.size("test") < 1:
-        raise CsbenchError(f"dataset {config.dataset!r} has no test images")
-    get_measurement(config.measurement)
+    for split, wanted in (("test", config.n_images), ("validation", config.n_validation)):
+        available = data.size(split)
+        if available < wanted:
+            raise CsbenchError(f"dataset {config.dataset!r} has {available} {split} images; "
+                               f"asked for {wanted} (--n-images / n_validation)")
+    model = get_measurement(config.measurement)
+    shape = tuple(data.shape)
+    n = shape[0] * shape[1] * shape[2]
+    limit = n if model.link == "identity" else OVERSAMPLING * n
+    for m in config.m:
+        if model.effective_m(m, shape) > limit:
+            raise CsbenchError(f"m = {m} is more than the {config.measurement} model can take for "
+                               f"signals of dimension n = {n} (at most {limit})")
     for spec in config.priors:
         make_prior(spec)
+    from csbench.experiments import EXPERIMENTS
+
+    if unknown := [name for name in config.experiments if name not in EXPERIMENTS]:
+        raise CsbenchError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
     if config.device == "cuda" and not torch.cuda.is_available():
         raise CsbenchError("--device cuda asked for, but torch sees no CUDA device")
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise CsbenchError(f"--out {out} is a file, not a directory")
 
 
 def environment(device: str = "cpu") -> dict:
@@ -46,22 +82,86 @@ def environment(device: str = "cpu") -> dict:
     return env
 
 
-def compare(config: RunConfig) -> Path:
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out` (a second run into it is refused, not interleaved)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / ".csbench.lock", "w")
+    except OSError as exc:
+        raise CsbenchError(f"cannot write into --out {out}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise CsbenchError(f"another csbench run is writing into {out}; wait for it or use another --out") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def fingerprints(config: RunConfig) -> dict[str, str]:
+    """{prior spec: fingerprint} of everything a task's numbers depend on besides its key."""
+    from csbench import metrics, runner
+
+    data = load_dataset(config.dataset)
+    images = array_hash(data.split("test", config.n_images).numpy(),
+                        data.split("validation", config.n_validation).numpy())
+    model = get_measurement(config.measurement)
+    shared = dict(images=images, measurement=code_hash(type(model)), scoring=code_hash(runner, metrics),
+                  device=config.device)
+    result = {}
+    for spec in config.priors:
+        prior = make_prior(spec)
+        result[spec] = combine(**shared, prior=code_hash(type(prior)), params=prior.params,
+                               grid=prior.tuning_grid(),
+                               assets=[sha256_of(path) for path in prior.assets(data)])
+    return result
+
+
+def _open_store(out: Path, config: RunConfig, fresh: bool) -> ResultStore:
+    path = out / "results.sqlite"
+    if fresh and path.exists():
+        path.unlink()
+    store = ResultStore(path)
+    stored = store.meta().get("config")
+    if stored:
+        now = json.loads(json.dumps(config.to_dict()))
+        clash = [k for k in RESUME_KEYS if stored.get(k) != now.get(k)]
+        if clash:
+            store.close()
+            raise CsbenchError(f"{out} holds a run with different {', '.join(clash)}; rerun with the same "
+                               "settings to resume, add --fresh to discard it, or use another --out")
+    return store
+
+
+def compare(config: RunConfig, fresh: bool = False) -> RunOutcome:
     """Run (or resume) the comparison of `config` and write every output into `config.out`."""
     validate(config)
     out = Path(config.out)
-    store = ResultStore(out / "results.sqlite")
-    stored = store.meta().get("config")
-    if stored:
-        clash = [k for k in RESUME_KEYS if stored.get(k) != getattr(config, k)]
-        if clash:
-            raise CsbenchError(f"{out} holds a run with different {', '.join(clash)}; "
-                               "use another --out or the same settings to resume")
+    with locked(out):
+        store = _open_store(out, config, fresh)
+        try:
+            outcome = _run(config, store, out)
+        finally:
+            store.close()
+        write_outputs(out)
+    return outcome
+
+
+def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     data = load_dataset(config.dataset)
     store.write_truth(config.dataset, data.split("test", min(config.reconstructions, config.n_images)).numpy())
     grid = task_grid(config)
+    prints = fingerprints(config)
     done = store.finished()
-    todo = [task for task in grid if task.key not in done]
+    todo = [task for task in grid if done.get(task.key) != prints[task.prior]]
+    outcome = RunOutcome(out, recomputed=sum(task.key in done for task in todo))
+    if outcome.recomputed:
+        print(f"{outcome.recomputed} stored task(s) are rerun: the prior, its parameters, code or "
+              "checkpoint, or the images changed since they were computed", file=sys.stderr)
     pending = [name for name in config.experiments if name not in store.experiments()]
     sessions = store.sessions()
     session = {**environment(config.device), "device": config.device, "executor": config.executor,
@@ -73,15 +173,17 @@ def compare(config: RunConfig) -> Path:
               desc="compare") as bar:
         for result in EXECUTORS[config.executor](todo, config):
             store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
-                             result.reconstructions)
+                             result.reconstructions, prints[result.task.prior], result.tuning)
             bar.set_postfix_str(f"{result.task.prior} m={result.task.m}")
             bar.update()
     run_experiments(config, store)
     if todo or pending:
         store.set_meta(sessions=sessions + [{**session, "tasks": len(todo), "experiments": pending}])
-    store.close()
-    write_outputs(out)
-    return out
+    results = store.results()
+    failed = results[results.status == "failed"].drop_duplicates(TASK_KEY)
+    for prior, rows in failed.groupby("prior", sort=True):
+        outcome.failures[prior] = rows.error.tolist()
+    return outcome
 
 
 def run_experiments(config: RunConfig, store: ResultStore) -> None:
@@ -90,8 +192,6 @@ def run_experiments(config: RunConfig, store: ResultStore) -> None:
 
     done = store.experiments()
     for name in config.experiments:
-        if name not in EXPERIMENTS:
-            raise CsbenchError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
         if name not in done:
             if not config.quiet:
                 print(f"experiment {name} ...", file=sys.stderr)

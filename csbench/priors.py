@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import itertools
+import math
 import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -27,21 +28,37 @@ from csbench.naming import NAME_PATTERN, format_name, parse_name
 from csbench.problem import Problem
 
 KINDS = ("generative", "sparsity", "untrained", "other")
+RESERVED_NAMES = ("truth",)  # the store keeps the ground-truth images under this prior name
 
 
 class SealedDataset:
-    """A dataset as a prior may see it: every split but "test" (the ground truth)."""
+    """A dataset as a prior may see it, by whitelist: its name, shape, description, provenance,
+    its "train" and "validation" splits and their sizes, and (random-net) its network G. No
+    attribute leads to the test split (the ground truth) or to the test latents."""
+
+    __slots__ = ("name", "shape", "description", "provenance", "generator", "_read", "_size")
 
     def __init__(self, dataset: Any):
-        self._dataset = dataset
+        for attr in ("name", "shape", "description", "provenance", "generator"):
+            object.__setattr__(self, attr, getattr(dataset, attr, None))
+        object.__setattr__(self, "_read", dataset.split)
+        object.__setattr__(self, "_size", dataset.size)
 
     def split(self, which: str, n: int | None = None) -> Any:
+        self._refuse(which)
+        return self._read(which, n)
+
+    def size(self, which: str) -> int:
+        self._refuse(which)
+        return self._size(which)
+
+    @staticmethod
+    def _refuse(which: str) -> None:
         if which == "test":
             raise CsbenchError("the prior read the test split (ground truth)")
-        return self._dataset.split(which, n)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._dataset, name)
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a sealed dataset is read-only")
 
 
 @dataclass
@@ -77,13 +94,25 @@ class Prior:
         if unknown:
             raise CsbenchError(f"prior {self.name!r} has no parameter(s) {sorted(unknown)}; "
                                f"known: {sorted(self.parameters)}")
+        for key, value in params.items():
+            _check_type(self.name, key, value, self.parameters[key])
         self.params = {**self.parameters, **params}
         self.context: PriorContext | None = None
+        self.check_params()
 
     # -- hooks ---------------------------------------------------------------------------------
+    def check_params(self) -> None:
+        """Raise a CsbenchError naming the parameter when `self.params` holds a value the prior
+        cannot use (e.g. a negative lam). Types are already checked against the defaults."""
+
     def setup(self, context: PriorContext) -> None:
         """Load checkpoints or fit on `context.dataset`'s train split. Called once per dataset."""
         self.context = context
+
+    def assets(self, dataset: Any) -> list[Path]:
+        """Files besides code that decide this prior's output on `dataset` (e.g. a checkpoint):
+        part of a stored result's identity, so a retrained checkpoint is never silently reused."""
+        return []
 
     def supports(self, measurement: Any, dataset: Any) -> str | None:
         """None when the prior handles this measurement model and dataset, else the reason."""
@@ -127,6 +156,20 @@ class Prior:
         return format_name(self.name, getattr(self, "fixed", {}))
 
 
+def _check_type(prior: str, key: str, value: Any, default: Any) -> None:
+    """A user-set parameter must have its default's type (an int is a float too) and be finite."""
+    if default is None:
+        return
+    expected = float if isinstance(default, float) else type(default)
+    ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise CsbenchError(f"prior {prior!r}: parameter {key} must be {expected.__name__}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CsbenchError(f"prior {prior!r}: parameter {key} must be finite, got {value!r}")
+
+
 # -- registry ------------------------------------------------------------------------------------
 _PLUGINS: dict[str, type[Prior]] = {}
 def check_prior_class(cls: Any, where: str) -> type[Prior]:
@@ -139,13 +182,21 @@ def check_prior_class(cls: Any, where: str) -> type[Prior]:
         raise CsbenchError(f"{where}: kind {cls.kind!r} is not one of {', '.join(KINDS)}")
     if not NAME_PATTERN.match(cls.name) or "[" in cls.name:
         raise CsbenchError(f"{where}: name {cls.name!r} must be lower-case letters, digits, hyphens")
+    if cls.name in RESERVED_NAMES:
+        raise CsbenchError(f"{where}: the name {cls.name!r} is reserved")
     return cls
 
 
 def registry() -> dict[str, type[Prior]]:
-    """All known priors: entry points of group `csbench.priors`, then `--plugin` classes."""
+    """All known priors: entry points of group `csbench.priors`, then `--plugin` classes
+    (which may not take an entry point's name)."""
+    return {**_entry_point_classes(), **_PLUGINS}
+
+
+def _entry_point_classes() -> dict[str, type[Prior]]:
     found: dict[str, type[Prior]] = {}
-    for ep in entry_points(group="csbench.priors"):
+    own_first = sorted(entry_points(group="csbench.priors"), key=lambda ep: (ep.dist is None or ep.dist.name != "csbench"))
+    for ep in own_first:
         try:
             cls = check_prior_class(ep.load(), f"entry point {ep.name!r} ({ep.value})")
         except CsbenchError:
@@ -155,8 +206,11 @@ def registry() -> dict[str, type[Prior]]:
             continue
         if not getattr(cls, "origin", ""):
             cls.origin = ep.dist.name if ep.dist else ep.value
+        if cls.name in found and found[cls.name] is not cls:  # csbench's own names come first
+            print(f"warning: prior entry point {ep.name!r} ({ep.value}) ignored: the name {cls.name!r} "
+                  f"belongs to {found[cls.name].origin}", file=sys.stderr)
+            continue
         found[cls.name] = cls
-    found.update(_PLUGINS)
     return found
 
 
@@ -190,8 +244,12 @@ def load_plugin(spec: str) -> list[type[Prior]]:
         if not classes:
             raise CsbenchError(f"plug-in {spec!r} defines no Prior subclass with a name")
     loaded = []
+    builtin = _entry_point_classes()
     for cls in classes:
         cls = check_prior_class(cls, f"plug-in {spec!r}")
+        if cls.name in builtin and builtin[cls.name] is not cls:
+            raise CsbenchError(f"plug-in {spec!r}: the name {cls.name!r} belongs to the prior from "
+                               f"{builtin[cls.name].origin or 'an installed package'}; choose another name")
         cls.origin = cls.origin or f"plugin {spec}"
         _PLUGINS[cls.name] = cls
         loaded.append(cls)

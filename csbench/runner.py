@@ -50,6 +50,7 @@ class TaskResult:
     seconds: float
     rows: list[dict]
     reconstructions: dict[int, np.ndarray] = field(default_factory=dict)
+    tuning: list[dict] = field(default_factory=list)  # {params, score, chosen} per grid point
 
 
 def task_grid(config: RunConfig) -> list[Task]:
@@ -106,12 +107,13 @@ def recover(prior: Prior, problem: Problem) -> torch.Tensor:
     return checked(prior, problem, prior.recover(problem))
 
 
-def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict]:
+def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict, list[dict]]:
     """Pick the tuning-grid point with the lowest mean MSE on validation images (never test).
+    Returns the tuned prior, the chosen point, and every point's {params, score, chosen}.
     A prior without a grid recovers no validation images at all."""
     grid = prior.tuning_grid()
     if not grid:
-        return prior, {}
+        return prior, {}, []
     data = _dataset(task.dataset)
     x = data.split("validation", config.n_validation)
     problem = make_problem(x, task, "validation", config.device)
@@ -123,8 +125,10 @@ def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict]:
             x_hat = None
         score = math.inf if x_hat is None else float(mse(align(x_hat, x, problem.link), x).nanmean())
         scores.append(score if math.isfinite(score) else math.inf)  # a failed point is not chosen
-    best = grid[int(np.argmin(scores))]
-    return prior.with_params(**best), best
+    chosen = int(np.argmin(scores))
+    points = [{"params": combo, "score": score, "chosen": i == chosen}
+              for i, (combo, score) in enumerate(zip(grid, scores))]
+    return prior.with_params(**grid[chosen]), grid[chosen], points
 
 
 def run_task(task: Task, config: RunConfig) -> TaskResult:
@@ -140,7 +144,7 @@ def run_task(task: Task, config: RunConfig) -> TaskResult:
         base["m"] = model.effective_m(task.m, tuple(data.shape))
         if reason := prior.supports(model, data):
             return _uniform(task, base, n, "skipped", reason, start)
-        tuned, chosen = tune(prior, task, config)
+        tuned, chosen, points = tune(prior, task, config)
         base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
         x = data.split("test", n)
         problem = make_problem(x, task, "test", config.device)
@@ -159,7 +163,7 @@ def run_task(task: Task, config: RunConfig) -> TaskResult:
              "error": "" if math.isfinite(scores["mse"][i]) else "non-finite reconstruction"}
             for i in range(x.shape[0])]
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
-    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)))
+    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points)
 
 
 def _finite(value: float) -> float | None:

@@ -1,16 +1,20 @@
 """ResultStore: an embedded SQLite database, one row per (task, instance).
 
-Each task is written in one transaction (its rows, a few reconstructions, and its `tasks`
-row), so a crash loses at most the task in flight and a rerun skips finished tasks.
+Each task is written in one transaction (its rows, a few reconstructions, its tuning scores and
+its `tasks` row with the fingerprint of what produced it), so a crash loses at most the task in
+flight and a rerun skips finished tasks whose fingerprint still matches.
 """
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from csbench.errors import CsbenchError
 
 RESULT_COLUMNS = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance", "mse", "psnr",
                   "ssim", "seconds", "status", "error", "kind", "params", "m_requested"]  # results.csv order
@@ -20,8 +24,12 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     dataset TEXT, measurement TEXT, prior TEXT, m INTEGER, noise REAL, seed INTEGER,
-    status TEXT NOT NULL, seconds REAL, finished TEXT DEFAULT CURRENT_TIMESTAMP,
+    status TEXT NOT NULL, seconds REAL, finished TEXT DEFAULT CURRENT_TIMESTAMP, fingerprint TEXT,
     PRIMARY KEY (dataset, measurement, prior, m, noise, seed));
+CREATE TABLE IF NOT EXISTS tuning (
+    dataset TEXT, measurement TEXT, prior TEXT, m INTEGER, noise REAL, seed INTEGER,
+    params TEXT, score REAL, chosen INTEGER,
+    PRIMARY KEY (dataset, measurement, prior, m, noise, seed, params));
 CREATE TABLE IF NOT EXISTS results (
     dataset TEXT, measurement TEXT, prior TEXT, kind TEXT, m INTEGER, noise REAL, seed INTEGER,
     instance INTEGER, mse REAL, psnr REAL, ssim REAL, seconds REAL, status TEXT, error TEXT,
@@ -45,9 +53,16 @@ class ResultStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path)
-        self.conn.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path)
+            self.conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(tasks)")}
+            if "fingerprint" not in columns:  # a store written before fingerprints: every task reruns
+                with self.conn:
+                    self.conn.execute("ALTER TABLE tasks ADD COLUMN fingerprint TEXT")
+        except (OSError, sqlite3.Error) as exc:
+            raise CsbenchError(f"cannot use {self.path} as a result store: {exc}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -59,21 +74,31 @@ class ResultStore:
                                   [(k, json.dumps(v)) for k, v in items.items()])
 
     def write_task(self, key: dict, status: str, seconds: float, rows: list[dict],
-                   reconstructions: dict[int, np.ndarray] | None = None) -> None:
-        """Rows of one task, its reconstructions and its `tasks` row, in one transaction."""
+                   reconstructions: dict[int, np.ndarray] | None = None, fingerprint: str = "",
+                   tuning: list[dict] | None = None) -> None:
+        """Rows of one task, its reconstructions, its tuning scores ({params, score, chosen}) and
+        its `tasks` row, in one transaction that first removes what an earlier run stored."""
+        values = tuple(key[k] for k in TASK_KEY)
         with self.conn:
+            for table in ("tasks", "reconstructions", "tuning", "results"):
+                columns = [("m_requested" if k == "m" and table == "results" else k) for k in TASK_KEY]
+                self.conn.execute(f"DELETE FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}", values)
             self.conn.executemany(
-                f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)}) "
+                f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
                 [tuple(row.get(c) for c in RESULT_COLUMNS) for row in rows])
             for instance, image in (reconstructions or {}).items():
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO reconstructions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*(key[k] for k in TASK_KEY), instance, json.dumps(list(image.shape)),
-                     _quantise(image)))
-            self.conn.execute("INSERT OR REPLACE INTO tasks (dataset, measurement, prior, m, noise, "
-                              "seed, status, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              (*(key[k] for k in TASK_KEY), status, seconds))
+                    "INSERT INTO reconstructions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, instance, json.dumps(list(image.shape)), _quantise(image)))
+            self.conn.executemany(
+                "INSERT INTO tuning VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*values, json.dumps(point["params"], sort_keys=True, default=str),
+                  point["score"] if math.isfinite(point["score"]) else None, int(point["chosen"]))
+                 for point in tuning or []])
+            self.conn.execute("INSERT INTO tasks (dataset, measurement, prior, m, noise, seed, status, "
+                              "seconds, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              (*values, status, seconds, fingerprint))
 
     def write_truth(self, dataset: str, images: np.ndarray) -> None:
         """The first test images, stored as prior `truth` (m = 0) for reconstruction grids."""
@@ -88,10 +113,12 @@ class ResultStore:
                               (name, table.to_json(orient="split", index=False)))
 
     # -- reading ----------------------------------------------------------------------------------
-    def finished(self) -> set[tuple]:
-        """Keys (dataset, measurement, prior, m, noise, seed) of tasks already done."""
-        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)} FROM tasks").fetchall()
-        return {(d, ms, p, int(m), float(s), int(sd)) for d, ms, p, m, s, sd in rows}
+    def finished(self) -> dict[tuple, str]:
+        """{task key (dataset, measurement, prior, m, noise, seed): fingerprint} of the tasks that
+        need no rerun (status ok or skipped); failed tasks are absent, so they are retried."""
+        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, fingerprint FROM tasks "
+                                 "WHERE status IN ('ok', 'skipped')").fetchall()
+        return {(d, ms, p, int(m), float(s), int(sd)): fp or "" for d, ms, p, m, s, sd, fp in rows}
 
     def meta(self) -> dict:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
@@ -110,6 +137,13 @@ class ResultStore:
         frame = pd.read_sql_query(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results", self.conn)
         return frame.sort_values(["dataset", "measurement", "prior", "noise", "m", "seed",
                                   "instance"], kind="stable").reset_index(drop=True)
+
+    def tuning(self) -> pd.DataFrame:
+        """Validation score (mean MSE; NaN where the grid point failed) of every tuning-grid point,
+        with `params` as JSON text and `chosen` as bool; empty for stores written before it."""
+        frame = pd.read_sql_query(f"SELECT {', '.join(TASK_KEY)}, params, score, chosen FROM tuning", self.conn)
+        frame["chosen"] = frame["chosen"].astype(bool)
+        return frame
 
     def reconstructions(self) -> pd.DataFrame:
         """One row per stored reconstruction with an `image` column of float arrays in [0, 1]."""

@@ -79,8 +79,11 @@ class _Ridge(Prior):
 def test_tuning_picks_the_best_grid_point_on_validation_images():
     cfg = config()
     task = Task("mnist", "gaussian", "ridge-probe", 100, 0.1, 0)
-    tuned, chosen = tune(_Ridge(), task, cfg)
+    tuned, chosen, points = tune(_Ridge(), task, cfg)
     x = load_dataset("mnist").split("validation", cfg.n_validation)
     problem = make_problem(x, task, "validation", "cpu")
     errors = {lam: (_Ridge(lam=lam).recover(problem) - x).pow(2).mean().item() for lam in _Ridge.tuning["lam"]}
     assert chosen == {"lam": min(errors, key=errors.get)} and tuned.params["lam"] == chosen["lam"]
+    assert [p["params"] for p in points] == [{"lam": lam} for lam in _Ridge.tuning["lam"]]
+    assert [p["score"] for p in points] == pytest.approx(list(errors.values()), rel=1e-4)
+    assert [p["chosen"] for p in points] == [lam == chosen["lam"] for lam in _Ridge.tuning["lam"]]
