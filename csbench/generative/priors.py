@@ -48,6 +48,12 @@ class GenerativePrior(Prior):
                     f"(train one with `csbench train {model} --dataset {dataset.name}`)")
         return None
 
+    def assets(self, dataset: Any) -> list:
+        """The checkpoint G is loaded from (none for random-net): part of a result's identity."""
+        model = self.model_for(dataset)
+        path = None if model == "random-net" else find_checkpoint(model, dataset.name)
+        return [path] if path else []
+
     @property
     def latent_dim(self) -> int:
         if self.generator is None:
