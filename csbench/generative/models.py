@@ -105,6 +105,62 @@ class DCGANGenerator(nn.Module):
         return self.decode(z)
 
 
+class FrozenDCGAN(nn.Module):
+    """A trained DCGANGenerator rearranged for recovery: the same G(z) in eval mode, with no
+    parameter gradients, and fewer, faster operations per call.
+
+    Eval-mode batch norm is an affine map per channel, BN(h) = s h + t with
+    s = gamma / sqrt(var + eps), t = beta - mean s, folded into the linear map before it:
+
+        h1 = relu(diag(s1) P z + t1)                 (2w x 7 x 7, stored channels-last)
+        h2 = relu(ConvT_{diag(s2) W1}(h1) + t2)      (w x 14 x 14, channels-last)
+        x  = sigmoid(col2im(h2 W2) + b2)             (C x 28 x 28)
+
+    The last transposed convolution is a matrix product over channels, h2 (14 * 14, w) x
+    W2 (w, C * 4 * 4), scattered onto the output by col2im (`F.fold`); with C = 1 this beats
+    the convolution kernels. Numbers equal the module's up to float rounding."""
+
+    def __init__(self, net: DCGANGenerator):
+        super().__init__()
+        if net.training:
+            raise CsbenchError("FrozenDCGAN folds batch-norm running statistics: put the generator in eval mode")
+        self.shape, self.latent_dim, self.width = net.shape, net.latent_dim, net.width
+        bn1, convt1, bn2, convt2 = net.body[0], net.body[2], net.body[3], net.body[5]
+        with torch.no_grad():
+            s1, t1 = batch_norm_affine(bn1)
+            s2, t2 = batch_norm_affine(bn2)
+            channels = 2 * self.width
+            project = net.project.weight.reshape(channels, 7 * 7, self.latent_dim) * s1[:, None, None]
+            self.register_buffer("project", project.transpose(0, 1).reshape(-1, self.latent_dim).contiguous())
+            self.register_buffer("project_bias", t1.repeat(7 * 7))                 # (7 * 7 * 2w,), channel fastest
+            self.register_buffer("convt1", (convt1.weight * s2[None, :, None, None]).contiguous())
+            self.register_buffer("convt1_bias", t2.clone())
+            self.register_buffer("convt2", convt2.weight.reshape(self.width, -1).clone())  # (w, C * 16)
+            self.register_buffer("convt2_bias", convt2.bias.clone())
+        self.requires_grad_(False)
+
+    def decode(self, z: Tensor) -> Tensor:
+        lead = z.shape[:-1]
+        h = F.linear(z.reshape(-1, self.latent_dim), self.project, self.project_bias).relu()
+        h = h.reshape(-1, 7, 7, 2 * self.width).permute(0, 3, 1, 2)                # channels-last view
+        h = F.conv_transpose2d(h, self.convt1, self.convt1_bias, stride=2, padding=1).relu()
+        cols = h.permute(0, 2, 3, 1).reshape(h.shape[0], 14 * 14, self.width) @ self.convt2
+        x = F.fold(cols.transpose(1, 2), (28, 28), 4, stride=2, padding=1)
+        return torch.sigmoid(x + self.convt2_bias[:, None, None]).reshape(*lead, *self.shape)
+
+
+def batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """(s, t) with BN(h) = s h + t per channel in eval mode."""
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return s, bn.bias - bn.running_mean * s
+
+
+def freeze(generator: nn.Module) -> nn.Module:
+    """The generator for recovery: eval mode, no parameter gradients; a DCGAN as its FrozenDCGAN."""
+    generator = generator.eval().requires_grad_(False)
+    return FrozenDCGAN(generator) if isinstance(generator, DCGANGenerator) else generator
+
+
 class DCGANDiscriminator(nn.Module):
     """Conv(4, s2) w -> LeakyReLU -> Conv(4, s2) 2w -> BN -> LeakyReLU -> linear logit (no sigmoid:
     train with BCE-with-logits)."""

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from csbench.errors import CsbenchError
 from csbench.generative.checkpoints import load_checkpoint
+from csbench.generative.models import freeze
 
 MODELS = ("vae", "dcgan", "random-net")
 PACKAGE_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -53,7 +54,8 @@ class RandomNetGenerator(nn.Module):
 
 
 def load_generator(model: str, dataset: Any, device: str | torch.device = "cpu") -> nn.Module:
-    """The frozen generator (eval mode, no parameter gradients) of `model` for Dataset `dataset`."""
+    """The frozen generator (eval mode, no parameter gradients, see `models.freeze`) of `model`
+    for Dataset `dataset`."""
     if model not in MODELS:
         raise CsbenchError(f"unknown generator {model!r}; known: {', '.join(MODELS)}")
     if model == "random-net":
@@ -69,7 +71,7 @@ def load_generator(model: str, dataset: Any, device: str | torch.device = "cpu")
     generator, _ = load_checkpoint(path, device)
     if math.prod(generator.shape) != math.prod(tuple(dataset.shape)):
         raise CsbenchError(f"checkpoint {path} makes {generator.shape} images, dataset {dataset.name} has {dataset.shape}")
-    return generator.requires_grad_(False)
+    return freeze(generator)
 
 
 def catalogue() -> list[dict[str, Any]]:
