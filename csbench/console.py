@@ -15,9 +15,9 @@ def console_summary(out: Path) -> str:
         return "no results yet"
     blocks = []
     for (dataset, measurement, noise), group in summary.groupby(["dataset", "measurement", "noise"], sort=True):
-        table = group.pivot_table(index="prior", columns="m", values="mse_mean", aggfunc="first")
-        failed = group.pivot_table(index="prior", columns="m", values="n_failed", aggfunc="first").fillna(0)
-        best = table.idxmin(axis=0)
+        table = group.set_index(["prior", "m"]).mse_mean.unstack("m")
+        failed = group.set_index(["prior", "m"]).n_failed.unstack("m").fillna(0)
+        best = {m: column.idxmin() for m, column in table.items() if column.notna().any()}
         width = max(len(str(p)) for p in table.index)
         lines = [f"mean MSE per pixel: {dataset}, {measurement}, sigma = {noise:g} (* best per m)",
                  " " * width + "".join(f"{f'm={m}':>11}" for m in table.columns)]

@@ -65,11 +65,16 @@ def _dataset(spec: str):
     return load_dataset(spec)
 
 
-@lru_cache(maxsize=None)
 def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tuple) -> Prior:
-    """One set-up prior per (name, dataset, device) per process: checkpoints load once."""
+    """The set-up prior of a task; set up once per (class, spec, dataset, device) per process, so
+    checkpoints load once, and a plug-in file edited since is loaded afresh (a new class)."""
     for plugin in plugins:
         load_plugin(plugin)
+    return _set_up(type(make_prior(spec)), spec, dataset, device, seed)
+
+
+@lru_cache(maxsize=None)
+def _set_up(cls: type, spec: str, dataset: str, device: str, seed: int) -> Prior:
     if device == "cuda":  # full float32 everywhere, as on the CPU: no TF32 in matmuls or convolutions
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     prior = make_prior(spec)

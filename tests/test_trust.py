@@ -1,0 +1,152 @@
+"""Results you can trust: a stored result is reused only while what produced it is unchanged,
+failed tasks heal on a rerun, runs do not mix, and a prior cannot reach the test split."""
+import sqlite3
+import textwrap
+
+import pandas as pd
+import pytest
+
+from csbench.cli import main
+from csbench.compare import locked
+from csbench.priors import PriorContext, SealedDataset, load_plugin, make_prior
+
+PRIOR = textwrap.dedent('''
+    import os
+    from csbench import Prior
+
+    class Scaled(Prior):
+        """x = scale * A^T y, clipped; fails while $CSBENCH_TEST_FAIL is set."""
+        name = "scaled-backprojection"
+        kind = "other"
+        description = "scaled back-projection"
+        parameters = {"scale": SCALE}
+
+        def recover(self, problem):
+            if os.environ.get("CSBENCH_TEST_FAIL"):
+                raise RuntimeError("transient fault")
+            x = self.params["scale"] * problem.operator.adjoint(problem.y)
+            return x.reshape(problem.batch, *problem.shape).clamp(0, 1)
+''')
+GRID = ["--dataset", "mnist", "--m", "50", "--n-images", "2", "--executor", "serial", "--quiet"]
+
+
+def write_prior(path, scale):
+    path.write_text(PRIOR.replace("SCALE", repr(scale)))
+    return str(path)
+
+
+def stored(out):
+    connection = sqlite3.connect(out / "results.sqlite")
+    frame = pd.read_sql_query("SELECT prior, m, instance, mse, params, status FROM results ORDER BY prior, m, instance",
+                              connection)
+    connection.close()
+    return frame
+
+
+def run(out, plugin, *extra):
+    return main(["compare", "--plugin", plugin, "--priors", "scaled-backprojection", "--out", str(out), *GRID, *extra])
+
+
+def test_a_changed_plugin_is_recomputed_never_reused(tmp_path, capsys):
+    plugin, out = tmp_path / "scaled.py", tmp_path / "run"
+    assert run(out, write_prior(plugin, 0.5)) == 0
+    first = stored(out)
+    assert run(out, write_prior(plugin, 0.5)) == 0          # unchanged: reused as it was
+    pd.testing.assert_frame_equal(stored(out), first)
+    assert "rerun" not in capsys.readouterr().err
+    assert run(out, write_prior(plugin, 0.25)) == 0         # a new default: recomputed
+    second = stored(out)
+    assert "1 stored task(s) are rerun" in capsys.readouterr().err
+    assert second.params.str.contains("0.25").all() and not first.params.str.contains("0.25").any()
+    assert (second.mse != first.mse).all()
+
+
+def test_failed_tasks_are_reported_exit_1_and_heal_on_a_rerun(tmp_path, capsys, monkeypatch):
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    monkeypatch.setenv("CSBENCH_TEST_FAIL", "1")
+    assert run(out, plugin) == 1
+    err = capsys.readouterr().err
+    assert "failed: scaled-backprojection: 1 task(s), first error: RuntimeError: transient fault" in err
+    assert (stored(out).status == "failed").all() and (out / "report.html").is_file()
+    assert run(out, plugin, "--allow-failures") == 0
+    monkeypatch.delenv("CSBENCH_TEST_FAIL")
+    assert run(out, plugin) == 0
+    assert (stored(out).status == "ok").all()
+
+
+def test_a_resume_with_other_seeds_is_refused_and_fresh_starts_over(tmp_path, capsys):
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    assert run(out, plugin) == 0
+    capsys.readouterr()
+    assert run(out, plugin, "--seed", "1") == 2
+    assert "holds a run with different seeds" in capsys.readouterr().err
+    assert run(out, plugin, "--seed", "1", "--fresh") == 0
+    connection = sqlite3.connect(out / "results.sqlite")
+    assert connection.execute("SELECT DISTINCT seed FROM results").fetchall() == [(1,)]
+
+
+def test_a_second_run_into_a_locked_directory_is_refused(tmp_path, capsys):
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    with locked(out):
+        assert run(out, plugin) == 2
+    assert "another csbench run is writing into" in capsys.readouterr().err
+    assert not (out / "results.sqlite").exists()
+
+
+def test_a_plugin_cannot_take_a_builtin_name(tmp_path, capsys):
+    plugin = tmp_path / "shadow.py"
+    plugin.write_text(PRIOR.replace("SCALE", "0.5").replace('"scaled-backprojection"', '"tv"'))
+    assert main(["compare", "--plugin", str(plugin), "--priors", "tv", "--out", str(tmp_path / "o"), *GRID]) == 2
+    assert "the name 'tv' belongs to the prior from csbench" in capsys.readouterr().err
+
+
+def test_the_seal_is_a_whitelist_for_every_dataset():
+    from csbench.data import load_dataset
+
+    for spec in ("mnist", "random-net[k=5]"):
+        data = load_dataset(spec)
+        sealed = SealedDataset(data)
+        assert sealed.split("validation", 2).shape == (2, *data.shape)
+        with pytest.raises(Exception, match="test split"):
+            sealed.split("test", 1)
+        for attr in ("latents", "_dataset", "images", "dataset", "__dict__"):
+            assert not hasattr(sealed, attr), attr
+        with pytest.raises(AttributeError):
+            sealed.name = "other"
+    net = SealedDataset(load_dataset("random-net[k=5]"))
+    assert net.generator is not None  # the random-net prior may use G itself, never z*
+
+
+def test_a_prior_that_decodes_the_test_latents_cannot(tmp_path):
+    """The attack the review found: on random-net, decode the dataset's *test* latents."""
+    plugin = tmp_path / "cheat.py"
+    plugin.write_text(textwrap.dedent('''
+        from csbench import Prior
+
+        class Cheat(Prior):
+            name = "latent-cheat"
+            kind = "other"
+            description = "decodes the test latents"
+
+            def recover(self, problem):
+                z = self.context.dataset.latents("test", problem.batch)
+                return self.context.dataset.generator(z).reshape(problem.batch, *problem.shape)
+    '''))
+    load_plugin(str(plugin))
+    prior = make_prior("latent-cheat")
+    from csbench.data import load_dataset
+    from csbench.runner import Task, run_task
+    from csbench.config import make_config
+
+    data = load_dataset("random-net[k=5]")
+    prior.setup(PriorContext(dataset=SealedDataset(data), shape=data.shape))
+    result = run_task(Task("random-net[k=5]", "gaussian", "latent-cheat", 40, 0.0, 0),
+                      make_config("quick", priors="latent-cheat", plugins=str(plugin), n_images=2, n_validation=2))
+    assert result.status == "failed" and "latents" in result.rows[0]["error"]
+
+
+def test_a_hand_picked_grid_runs_no_experiments(tmp_path):
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    assert run(out, plugin) == 0
+    connection = sqlite3.connect(out / "results.sqlite")
+    assert connection.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
