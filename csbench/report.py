@@ -8,27 +8,29 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from csbench.analysis import figures
+from csbench.analysis.claim import COMPARISONS, claim, error_floors
+from csbench.analysis.compare_runs import compare_summaries, comparison_summary, comparison_table
+from csbench.analysis.stats import ok_rows, summarize
+from csbench.analysis.targets import FAMILIES, savings_curve
+from csbench.analysis.tuning import edge_warnings, tuning_table
+from csbench.metrics import CONVENTIONS
+from csbench.store import ResultStore
 
-from csbench.analysis import figures  # noqa: E402
-from csbench.analysis.claim import claim, error_floors  # noqa: E402
-from csbench.analysis.compare_runs import compare_summaries, comparison_markdown  # noqa: E402
-from csbench.analysis.stats import summarize  # noqa: E402
-from csbench.analysis.targets import savings_curve  # noqa: E402
-from csbench.metrics import CONVENTIONS  # noqa: E402
-from csbench.store import ResultStore  # noqa: E402
+FIGURE_MARK = {"Software": "csbench"}   # PNG metadata of csbench's own figures: only these are replaced
+
 
 @dataclass
 class Block:
-    kind: str  # "h1" | "h2" | "p" | "table" | "figure" | "pre"
+    kind: str  # "h1" | "h2" | "p" | "table" | "figure"
     content: object
     caption: str = ""
 
@@ -38,77 +40,93 @@ def claim_line(out: Path) -> str:
     return f"claim: {data.get('verdict') or json.dumps(data)}"
 
 
-def write_outputs(out: Path, against: Path | None = None) -> None:
-    """Everything of the output contract, from `out/results.sqlite`."""
+def write_outputs(out: Path, against: Path | None = None) -> pd.DataFrame | None:
+    """Everything of the output contract, from `out/results.sqlite`; with `against` (a run directory
+    holding summary.csv) also comparison.csv, returned (`compare_summaries`)."""
     out = Path(out)
     store = ResultStore(out / "results.sqlite")
     results, meta = store.results(), {**store.meta(), "sessions": store.sessions()}
-    recons, experiments = store.reconstructions(), store.experiments()
+    recons, experiments, tuning = store.reconstructions(), store.experiments(), _tuning(store)
     store.close()
+    reference = pd.read_csv(Path(against) / "summary.csv") if against is not None else None
+    return render(out, results, meta, recons, experiments, tuning, reference, against)
+
+
+def render(out: Path, results: pd.DataFrame, meta: dict, recons: pd.DataFrame,
+           experiments: dict[str, pd.DataFrame], tuning: pd.DataFrame, reference: pd.DataFrame | None = None,
+           against: Path | None = None) -> pd.DataFrame | None:
+    """Write results.csv, summary.csv, claim.json, the figures and the report of one run's tables
+    (those of `ResultStore`); returns the comparison with `reference` (a summary.csv) when given."""
     results.to_csv(out / "results.csv", index=False)  # columns as the store gives them
     summary = summarize(results)
     summary.to_csv(out / "summary.csv", index=False)
-    savings = savings_curve(results) if _has_both_kinds(results) else pd.DataFrame()
     verdict = claim(results, **_headline_group(results, meta.get("config", {})))
     (out / "claim.json").write_text(json.dumps(verdict, indent=2) + "\n")
     comparison = None
-    if against is not None:
-        comparison = compare_summaries(summary, pd.read_csv(Path(against) / "summary.csv"))
+    if reference is not None:
+        comparison = compare_summaries(summary, reference)
         comparison.to_csv(out / "comparison.csv", index=False)
-    blocks = _blocks(results, summary, savings, verdict, meta, recons, experiments, comparison, against)
+    blocks = _blocks(results, summary, verdict, meta, recons, experiments, tuning, comparison, against)
     figure_dir = out / "figures"
     figure_dir.mkdir(exist_ok=True)
     for stale in figure_dir.glob("*.png"):
-        stale.unlink()
+        if _is_ours(stale):
+            stale.unlink()
     for block in blocks:
         if block.kind == "figure":
             name, fig = block.content
-            fig.savefig(figure_dir / f"{name}.png", dpi=110, bbox_inches="tight")
-            plt.close(fig)
+            fig.savefig(figure_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata=FIGURE_MARK)
     (out / "report.md").write_text(_markdown(blocks))
     (out / "report.html").write_text(_html(blocks, figure_dir))
+    return comparison
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether a PNG was written by csbench (its metadata carries FIGURE_MARK)."""
+    try:
+        with Image.open(path) as image:
+            return all(image.info.get(k) == v for k, v in FIGURE_MARK.items())
+    except OSError:  # not an image PIL can read: not ours
+        return False
+
+
+def _tuning(store: ResultStore) -> pd.DataFrame:
+    """The store's tuning scores (`ResultStore.tuning`); empty for a store written before they were kept."""
+    reader = getattr(store, "tuning", None)
+    return reader() if reader is not None else pd.DataFrame()
 
 
 def _headline_group(results: pd.DataFrame, config: dict) -> dict:
     """The claim is stated for the run's dataset and measurement at the paper's sigma = 0.1 when
-    it was run, else at the first noise level of the configuration."""
+    it was run, else at the first noise level of the configuration; {} for a run without results."""
+    if results.empty:
+        return {}
     noises = sorted(results.noise.unique())
     wanted = config.get("noise") or noises
     noise = 0.1 if 0.1 in noises else (wanted[0] if wanted[0] in noises else noises[0])
     return dict(dataset=results.dataset.iloc[0], measurement=results.measurement.iloc[0], noise=noise)
 
 
-def _has_both_kinds(results: pd.DataFrame) -> bool:
-    ok = results[results.status == "ok"]
-    return {"generative", "sparsity"} <= set(ok["kind"])
-
-
-def _blocks(results, summary, savings, verdict, meta, recons, experiments, comparison, against) -> list[Block]:
+def _blocks(results, summary, verdict, meta, recons, experiments, tuning, comparison, against) -> list[Block]:
     config = meta.get("config", {})
     blocks = [Block("h1", "csbench comparison report"),
               Block("p", f"**Verdict.** {verdict.get('verdict', '')}")]
-    if verdict.get("target_rule"):
-        blocks.append(Block("p", f"Headline target: {verdict['target_rule']}"))
+    missing = _unfinished(results)
+    if missing:
+        blocks.append(Block("p", f"No finished result (left out of every figure and comparison): {missing}."))
+    blocks.append(Block("table", _claim_table(verdict)))
     blocks += [Block("h2", "What was run"), Block("table", _run_table(results, config, meta["sessions"]))]
 
     blocks.append(Block("h2", "Error against number of measurements"))
-    blocks.append(Block("figure", ("error_vs_m", figures.error_vs_m(summary)),
-                        "Mean per-pixel MSE with bootstrap 95% CI bands, one line per prior."))
-    blocks.append(Block("table", _mse_table(summary)))
-    if not savings.empty:
-        blocks.append(Block("h2", "Measurement savings of the generative prior"))
-        blocks.append(Block("figure", ("savings", figures.savings_figure(savings, headline=verdict)),
-                            "m_sparsity / m_generative for the best prior of each kind against the "
-                            "target MSE, with paired-bootstrap 95% CI; the paper's 5-10x band is shaded."))
-        if verdict.get("target_mse") is not None:
-            blocks.append(Block("p", "Every (generative, sparsity) pair at the headline target and at twice "
-                                "each generative prior's own error floor (the paper's comparison point): "
-                                "m needed, ratio with paired-bootstrap 95% CI; NaN = not reached on the grid."))
-            blocks.append(Block("table", _pair_table(results, verdict)))
-        if verdict.get("crossover_mse") is not None:
-            blocks.append(Block("p", f"Below MSE {verdict['crossover_mse']:.4g} the sparsity prior needs "
-                                "fewer measurements: the generative prior's error floor "
-                                "(its representation error) makes Lasso win at large m."))
+    error_fig = figures.error_vs_m(summary)
+    if error_fig is None:
+        blocks.append(Block("p", "No prior has a finished result with a positive error: nothing to draw."))
+    else:
+        blocks.append(Block("figure", ("error_vs_m", error_fig),
+                            "Mean per-pixel MSE with bootstrap 95% CI bands, one line per prior."))
+    if not summary.empty:
+        blocks.append(Block("table", _mse_table(summary)))
+    blocks += _savings_blocks(results, summary, verdict)
     noise_fig = figures.noise_sweep(summary, None)
     if noise_fig is not None:
         blocks.append(Block("h2", "Noise sweep"))
@@ -117,15 +135,93 @@ def _blocks(results, summary, savings, verdict, meta, recons, experiments, compa
     if grid is not None:
         blocks.append(Block("h2", "Reconstructions"))
         blocks.append(Block("figure", ("reconstructions", grid), "Top row: test images; then each prior at a few m."))
-    blocks.append(Block("h2", "Speed"))
-    blocks.append(Block("figure", ("seconds_vs_error", figures.seconds_vs_error(summary)),
-                        "Seconds per image (batched recovery, this machine) against MSE."))
+    speed = figures.seconds_vs_error(summary)
+    if speed is not None:
+        blocks.append(Block("h2", "Speed"))
+        blocks.append(Block("figure", ("seconds_vs_error", speed),
+                            "Seconds per image (batched recovery, this machine) against MSE."))
     blocks += _experiment_blocks(experiments)
-    blocks += _detail_blocks(results)
+    blocks += _detail_blocks(results, tuning)
     if comparison is not None:
         blocks.append(Block("h2", f"Changes against {against}"))
-        blocks.append(Block("pre", comparison_markdown(comparison)))
+        blocks.append(Block("p", comparison_summary(comparison)))
+        table = comparison_table(comparison)
+        if not table.empty:
+            blocks.append(Block("table", table))
     return blocks
+
+
+def _unfinished(results: pd.DataFrame) -> str:
+    """The priors without one finished result (ok status, finite MSE), with why: '`x` (3 failed: boom)'."""
+    finished = set(ok_rows(results)["prior"])
+    parts = []
+    for prior, rows in results[~results["prior"].isin(finished)].groupby("prior", sort=True):
+        counts = rows["status"].value_counts()
+        why = ", ".join(f"{n} {status}" for status, n in counts.items())
+        errors = rows.loc[rows["error"].fillna("") != "", "error"]
+        first = f": {str(errors.iloc[0]).splitlines()[0][:160]}" if len(errors) else (
+            ": no finite error" if "ok" in counts else "")
+        parts.append(f"`{prior}` ({why}{first})")
+    return "; ".join(parts)
+
+
+def _claim_table(verdict: dict) -> pd.DataFrame:
+    """The claim's comparisons side by side, with the rule of each."""
+    rows = []
+    for name, record in [("as published", verdict), *((c, verdict.get(c) or {}) for c in COMPARISONS)]:
+        if not record:
+            continue
+        lo, hi = record.get("ratio_ci") or (None, None)
+        ratio = record.get("ratio")
+        rows.append({
+            "comparison": name.replace("_", " "), "generative": record.get("generative_prior") or "-",
+            "baseline": record.get("sparsity_prior") or "-", "target MSE": _g(record.get("target_mse")),
+            "m": f"{_g(record.get('m_generative'), '.0f')} vs {_g(record.get('m_sparsity'), '.0f')}",
+            "saving": (f"{ratio:.2f}x [{_g(lo, '.2f')}, {_g(hi, '.2f')}]" if ratio is not None else
+                       f">= {record['ratio_at_least']:.2f}x" if record.get("ratio_at_least") else "-"),
+            "reproduced": record.get("reproduced"),
+            "rule": f"{record.get('comparison_rule', '')}; {record.get('target_rule', '')}"})
+    return pd.DataFrame(rows)
+
+
+def _g(value: float | None, spec: str = ".4g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _savings_blocks(results: pd.DataFrame, summary: pd.DataFrame, verdict: dict) -> list[Block]:
+    """The savings figures (one curve per baseline family; every pair of the claim's group) and the
+    pair table at the comparison points."""
+    families = {family: savings_curve(results, family=family) for family in FAMILIES}
+    title = Block("h2", "Measurement savings of the generative prior")
+    fig = figures.savings_figure(families, headline=verdict)
+    if fig is None:
+        return [title, Block("p", "No savings: they need a finished generative prior and a finished prior "
+                             "of another kind, on shared test images.")]
+    blocks = [title, Block("figure", ("savings", fig),
+                           "m_baseline / m_generative against the target MSE for the best generative prior and "
+                           "the best prior of each family (tuned Lasso; any non-generative kind, plug-ins "
+                           "included), with paired-bootstrap 95% CI bands; the paper's 5-10x band is shaded.")]
+    pairs = families["non-generative"]
+    group = _group(pairs, verdict)
+    pair_fig = figures.savings_pairs(group, figures.prior_styles(summary)) if not group.empty else None
+    if pair_fig is not None:
+        blocks.append(Block("figure", ("savings_pairs", pair_fig),
+                            "Every (generative, non-generative) pair of the claim's dataset, measurement and "
+                            "noise: m_baseline / m_generative against the target MSE."))
+    if verdict.get("target_mse") is not None:
+        blocks.append(Block("p", "Every (generative, non-generative) pair at the comparison targets and at twice "
+                            "each generative prior's own error floor (the paper's comparison point): m needed, "
+                            "ratio with paired-bootstrap 95% CI; NaN = not reached on the grid."))
+        blocks.append(Block("table", _pair_table(results, verdict)))
+    return blocks
+
+
+def _group(frame: pd.DataFrame, verdict: dict) -> pd.DataFrame:
+    """The rows of `frame` in the claim's (dataset, measurement, noise) group."""
+    if verdict.get("noise") is None or frame.empty:
+        return frame.iloc[:0]
+    return frame[(frame.dataset == verdict["dataset"]) & (frame.measurement == verdict["measurement"])
+                 & np.isclose(frame.noise.astype(float), verdict["noise"])]
 
 
 def _run_table(results: pd.DataFrame, config: dict, sessions: list[dict]) -> pd.DataFrame:
@@ -162,16 +258,18 @@ def _mse_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pair_table(results: pd.DataFrame, verdict: dict) -> pd.DataFrame:
-    group = results[(results.dataset == verdict["dataset"]) & (results.measurement == verdict["measurement"])
-                    & (results.noise == verdict["noise"])]
+    """Every (generative, non-generative) pair at the claim's targets and at twice each generative
+    prior's own floor."""
+    group = _group(results, verdict)
     floors = error_floors(group, "generative")
-    targets = sorted({verdict["target_mse"], *(2 * floors.to_numpy())})
+    claimed = [verdict.get("target_mse"), *((verdict.get(c) or {}).get("target_mse") for c in COMPARISONS)]
+    targets = sorted({*(t for t in claimed if t is not None), *(2 * floors.to_numpy())})
     pairs = savings_curve(group, targets).sort_values(["target", "generative_prior", "sparsity_prior"])
     reached = pairs.generative_reached & pairs.sparsity_reached
     return pd.DataFrame({
         "target MSE": pairs.target.map(lambda t: f"{t:.4g}"), "generative": pairs.generative_prior,
-        "sparsity": pairs.sparsity_prior, "m generative": pairs.m_generative.round(1),
-        "m sparsity": pairs.m_sparsity.round(1),
+        "baseline": pairs.sparsity_prior, "m generative": pairs.m_generative.round(1),
+        "m baseline": pairs.m_sparsity.round(1),
         "ratio": [f"{r:.2f}" if ok else "not reached" for r, ok in zip(pairs.ratio, reached)],
         "95% CI": [f"[{lo:.2f}, {hi:.2f}]" if ok else "" for lo, hi, ok in
                    zip(pairs.ratio_ci_low, pairs.ratio_ci_high, reached)]})
@@ -204,12 +302,21 @@ def _experiment_blocks(experiments: dict[str, pd.DataFrame]) -> list[Block]:
     return blocks
 
 
-def _detail_blocks(results: pd.DataFrame) -> list[Block]:
+def _detail_blocks(results: pd.DataFrame, tuning: pd.DataFrame) -> list[Block]:
     blocks = [Block("h2", "Details")]
     tuned = results[results.status == "ok"].groupby(["prior", "m"])["params"].first().reset_index()
     blocks.append(Block("p", "Parameters used per (prior, m): tuned on the validation split where "
                         "the prior declares a tuning grid, else the prior's fixed (paper) values."))
     blocks.append(Block("table", tuned))
+    if not tuning.empty:
+        blocks.append(Block("h2", "Tuning"))
+        blocks.append(Block("p", "Mean validation MSE of every grid point (averaged over seeds; failed = the "
+                            "point failed), per prior and m; `*` marks the chosen point. A value chosen at "
+                            "the edge of its grid may be bettered outside it."))
+        warnings = edge_warnings(tuning)
+        if warnings:
+            blocks.append(Block("p", "**Warning: chosen at the edge of the grid.** " + "; ".join(warnings) + "."))
+        blocks.append(Block("table", tuning_table(tuning)))
     models = _trained_models(results)
     if not models.empty:
         blocks.append(Block("p", "Trained generators of this dataset (committed checkpoints). The "
@@ -248,8 +355,6 @@ def _markdown(blocks: list[Block]) -> str:
             parts.append(f"## {b.content}")
         elif b.kind == "p":
             parts.append(str(b.content))
-        elif b.kind == "pre":
-            parts.append(str(b.content))
         elif b.kind == "table":
             parts.append(_md_table(b.content))
         elif b.kind == "figure":
@@ -271,10 +376,8 @@ def _html(blocks: list[Block], figure_dir: Path) -> str:
         if b.kind in ("h1", "h2"):
             body.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
         elif b.kind == "p":
-            text = html.escape(str(b.content)).replace("**Verdict.**", "<strong>Verdict.</strong>")
+            text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(str(b.content)))
             body.append(f"<p>{text}</p>")
-        elif b.kind == "pre":
-            body.append(f"<pre>{html.escape(str(b.content))}</pre>")
         elif b.kind == "table":
             body.append(b.content.to_html(index=False, border=0, classes="table"))
         elif b.kind == "figure":
@@ -285,7 +388,6 @@ def _html(blocks: list[Block], figure_dir: Path) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
              "color:#222}table{border-collapse:collapse;font-size:.85em;margin:1em 0}"
              "td,th{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left}"
-             "img{max-width:100%}figcaption{font-size:.85em;color:#555}pre{background:#f6f6f6;padding:1em;"
-             "overflow-x:auto}")
+             "img{max-width:100%}figcaption{font-size:.85em;color:#555}")
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>csbench report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")

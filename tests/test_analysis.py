@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from csbench.analysis.claim import CLAIM_KEYS, claim, error_floors, headline_target
-from csbench.analysis.compare_runs import compare_summaries, comparison_markdown
+from csbench.analysis.compare_runs import compare_summaries, comparison_summary, comparison_table
 from csbench.analysis.figures import (error_vs_m, noise_sweep, prior_styles, reconstruction_grid,
                                       savings_figure, seconds_vs_error)
 from csbench.analysis.stats import SUMMARY_COLUMNS, bootstrap_ci, summarize
@@ -175,7 +175,9 @@ def test_a_generative_prior_that_keeps_improving_does_not_set_the_headline_targe
     vae_floor = results[(results.prior == "vae") & (results.m == 320)]["mse"].mean()
     assert list(error_floors(results, "generative").index) == ["vae"]
     assert headline_target(results) == pytest.approx(2 * vae_floor)
-    assert "levels off" in claim(results, n_boot=100)["target_rule"]
+    record = claim(results, n_boot=100)
+    assert "levels off" in record["strongest"]["target_rule"] and "(vae)" in record["strongest"]["target_rule"]
+    assert record["strongest"]["target_mse"] == pytest.approx(2 * vae_floor)
 
 
 def test_claim_reproduced_with_known_ratio():
@@ -188,13 +190,14 @@ def test_claim_reproduced_with_known_ratio():
     assert record["generative_prior"] == "vae" and record["sparsity_prior"] == "lasso-dct"
     assert record["m_generative"] == pytest.approx(160) and record["m_sparsity"] == pytest.approx(1280)
     assert record["ratio"] == pytest.approx(8) and record["ratio_ci"] == pytest.approx([8, 8])
-    assert record["reproduced"] is True and "claim reproduces" in record["verdict"]
+    assert record["reproduced"] is True and "claim as published reproduces" in record["verdict"]
+    assert record["verdict"].startswith("8.0x (95% CI 8.0-8.0) fewer measurements for vae than tuned lasso-dct")
 
 
 def test_claim_not_reproduced_below_band():
     record = claim(_claim_results(2.0), n_boot=300)
     assert record["ratio"] == pytest.approx(2) and record["reproduced"] is False
-    assert "does not reproduce" in record["verdict"]
+    assert "claim as published does not reproduce" in record["verdict"]
 
 
 def test_claim_sparsity_never_reaches_target_gives_lower_bound():
@@ -205,14 +208,15 @@ def test_claim_sparsity_never_reaches_target_gives_lower_bound():
     record = claim(results, n_boot=200)
     assert record["m_sparsity"] is None and record["ratio"] is None
     assert record["ratio_at_least"] == pytest.approx(320 / 160) and record["reproduced"] is False
-    assert "never reaches" in record["verdict"]
+    assert record["verdict"].startswith("At least 2.0x fewer measurements for vae than tuned lasso-dct")
     json.dumps(record, allow_nan=False)
 
 
 def test_claim_without_a_sparsity_prior():
     record = claim(make_results({"vae": ("generative", GRID, lambda m: 1.0 / m)}), n_boot=100)
     assert set(CLAIM_KEYS) <= set(record) and record["reproduced"] is False
-    assert record["ratio"] is None and "no sparsity prior" in record["verdict"]
+    assert record["ratio"] is None and "no non-generative prior" in record["strongest"]["verdict"]
+    assert "the results have no tuned Lasso prior" in record["verdict"]
     json.dumps(record, allow_nan=False)
 
 
@@ -247,8 +251,13 @@ def test_compare_summaries_flags_only_real_changes():
     flipped = compare_summaries(reference, current)
     assert flipped[flipped.prior == "vae"]["better"].all()
     assert (flipped[flipped.prior == "new-prior"]["presence"] == "reference_only").all()
-    text = comparison_markdown(comparison)
-    assert text.startswith(f"{len(GRID)} worse beyond their CI, 0 better") and "| vae |" in text
+    text = comparison_summary(comparison)
+    assert text.startswith(f"{2 * len(GRID)} comparable (prior, m, noise) rows: {len(GRID)} worse beyond their CI, "
+                           f"0 better beyond their CI, {len(GRID)} within noise; 1 only in this run (new-prior)")
+    assert "only in the reference" in comparison_summary(flipped)
+    table = comparison_table(comparison)
+    assert len(table) == 2 * len(GRID) and list(table["flag"][:len(GRID)]) == ["worse"] * len(GRID)
+    assert set(table["prior"][:len(GRID)]) == {"vae"} and set(table["flag"][len(GRID):]) == {"within noise"}
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -262,10 +271,11 @@ def _png(fig) -> bytes:
 def test_figures_render_to_png():
     results = pd.concat([_claim_results(8.0), _claim_results(8.0).assign(noise=0.01)])
     summary = summarize(results, n_boot=50)
-    savings = savings_curve(results, [0.05, 0.01, 0.004], n_boot=50)
+    families = {family: savings_curve(results, [0.05, 0.01, 0.004], family=family, n_boot=50)
+                for family in ("lasso", "non-generative")}
     record = claim(results, n_boot=50)
     rng = np.random.default_rng(0)
-    figures = [error_vs_m(summary, zero_mse=0.118), savings_figure(savings, headline=record),
+    figures = [error_vs_m(summary, zero_mse=0.118), savings_figure(families, headline=record),
                seconds_vs_error(summary), noise_sweep(summary, 40),
                reconstruction_grid(rng.random((5, 1, 8, 8)), {"vae, m=40": rng.random((5, 1, 8, 8))}),
                reconstruction_grid(rng.random((2, 3, 8, 8)), {"x": rng.random((2, 3, 8, 8))}, title="rgb")]

@@ -1,20 +1,30 @@
-"""The headline claim: "generative priors need 5-10x fewer measurements than Lasso" — tested at one target.
+"""The claim, tested three ways: as published, against the strongest baseline, and where it peaks.
 
-Headline target. Savings depend on the target error (a generative prior levels off at its
-representation error, so Lasso wins at small targets); one number needs one principled target:
+Bora et al.: a generative prior "can use 5-10x fewer measurements than Lasso for the same accuracy".
+A saving is the ratio m_baseline / m_generative of the measurements two priors need to reach a
+target error (`targets.py`), with a paired bootstrap interval over test images. Three comparisons:
 
-    t* = 2 x min over generative priors g of ( min over m of mean MSE_g(m) ),
+- As published (the fixed top-level keys): `vae`, the paper's MNIST prior (when no vae ran, the
+  generative prior with the lowest error floor), against the best tuned Lasso (`FAMILIES["lasso"]`) at
 
-twice the lowest error floor reached by a generative prior: the regime generative priors are meant
-for, a level they do reach, and one the paper's plots put Lasso far from at small m. Only priors
-that level off have a floor (`error_floors`): a hybrid that keeps improving with m, such as a
-generator plus a sparse deviation, still competes at t* but does not set it.
+      t_paper = 2 x floor(vae),   floor(p) = min over m of the mean MSE of p,
 
-Reproduced. The paper's claim is a saving of at least 5x ("5-10x fewer"). We call it reproduced
-when the lower end of the 95% paired-bootstrap interval of the ratio m_sparsity / m_generative is at
-least the band's lower end (5): the data rule out savings below 5x. A saving above 10x still
-reproduces the claim (the verdict says it exceeds the band). When the sparsity prior never reaches
-t* on the grid, the ratio is only bounded below, by max(m grid) / m_generative.
+  the paper's comparison point: twice the generator's own floor, a level it does reach.
+- `strongest`: the best generative prior against the best prior of any non-generative kind
+  (plug-ins included) at the headline target
+
+      t* = 2 x min over generative priors g that level off of floor(g)
+
+  (`error_floors`: a hybrid that keeps improving with m, such as a generator plus a sparse
+  deviation, still competes at t* but does not set it).
+- `largest_saving`: the target of the savings grid (`target_grid`) where the ratio of the best
+  generative prior over the best tuned Lasso peaks, among targets both reach (point estimates; the
+  interval does not include that choice, so it is optimistic).
+
+Reproduced. The claim is a saving of at least 5x ("5-10x fewer"): a comparison reproduces it when the
+lower end of the 95% paired-bootstrap interval of its ratio is at least the band's lower end (5).
+A saving above 10x still reproduces it. When the baseline never reaches the target on the grid, the
+ratio is only bounded below, by max(m grid) / m_generative.
 """
 from __future__ import annotations
 
@@ -25,20 +35,30 @@ import numpy as np
 import pandas as pd
 
 from csbench.analysis.stats import ok_rows, plain
-from csbench.analysis.targets import (SAVINGS_GROUP, crossing_m, instance_matrix, paired_matrices,
-                                      savings_curve, require_kind)
+from csbench.analysis.targets import (FAMILIES, FAMILY_LABELS, SAVINGS_GROUP, crossing_m, family_members,
+                                      instance_matrix, paired_matrices, require_kind, savings_curve)
 
 CLAIM_KEYS = ["dataset", "measurement", "noise", "target_mse", "generative_prior", "sparsity_prior",
               "m_generative", "m_sparsity", "ratio", "ratio_ci", "reproduced"]
+COMPARISONS = ["strongest", "largest_saving"]   # objects of claim.json beside the claim as published
+PAPER_PRIOR = "vae"
 TARGET_RULE = ("target MSE = 2 x the lowest error floor (minimum over m of the mean MSE) "
                "reached by a generative prior that levels off")
+PUBLISHED_RULE = (f"the claim as published: {PAPER_PRIOR} (the paper's MNIST prior; when it did not run, the "
+                  f"generative prior with the lowest error floor) against the best of {FAMILIES['lasso']}")
+STRONGEST_RULE = f"the best generative prior against the best of {FAMILIES['non-generative']}"
+LARGEST_RULE = (f"the best generative prior against the best of {FAMILIES['lasso']}, at the target where "
+                "their ratio peaks")
+LARGEST_TARGET_RULE = ("target MSE = the point of the savings grid (25 geometric steps across the run's mean "
+                       "errors) with the largest ratio among those both priors reach; chosen on point "
+                       "estimates, so its interval is optimistic")
 
 
 def claim_group(results: pd.DataFrame, dataset: str | None = None, measurement: str | None = None,
                 noise: float | None = None) -> tuple[tuple, pd.DataFrame] | None:
     """The (dataset, measurement, noise) group the claim is made on: the first (sorted) one matching
-    the given filters that holds ok rows of both a generative and a sparsity prior; if none has both,
-    the first matching group; None if nothing matches."""
+    the given filters that holds ok rows of both a generative and a non-generative prior; if none has
+    both, the first matching group; None if nothing matches."""
     frame = ok_rows(results)
     if dataset is not None:
         frame = frame[frame["dataset"] == dataset]
@@ -47,7 +67,7 @@ def claim_group(results: pd.DataFrame, dataset: str | None = None, measurement: 
     if noise is not None:
         frame = frame[np.isclose(frame["noise"].astype(float), noise)]
     groups = [(plain(key), g) for key, g in frame.groupby(SAVINGS_GROUP, sort=True)]
-    both = [(key, g) for key, g in groups if {"generative", "sparsity"} <= set(g["kind"])]
+    both = [(key, g) for key, g in groups if "generative" in set(g["kind"]) and set(g["kind"]) - {"generative"}]
     return (both or groups or [None])[0]
 
 
@@ -85,11 +105,22 @@ def headline_target(results: pd.DataFrame, *, dataset: str | None = None, measur
     return 2.0 * float(floors.min())
 
 
+def paper_prior(group: pd.DataFrame) -> str | None:
+    """The generative prior of the claim as published: `vae` (or its lowest-floor variant `vae[...]`)
+    when it ran, else the generative prior with the lowest error floor; None without one."""
+    ok = ok_rows(group)
+    floors = ok[ok["kind"] == "generative"].groupby(["prior", "m"])["mse"].mean().groupby("prior").min()
+    if floors.empty:
+        return None
+    vae = floors[[p.split("[")[0] == PAPER_PRIOR for p in floors.index]]
+    return str((vae if not vae.empty else floors).sort_index().idxmin())
+
+
 def crossover_mse(generative: pd.DataFrame, sparsity: pd.DataFrame, n_targets: int = 400) -> float | None:
-    """The error below which the sparsity prior needs fewer measurements than the generative one.
+    """The error below which the baseline needs fewer measurements than the generative prior.
 
     Scans targets on a fine geometric grid from large to small (instances x m matrices, paired) and
-    returns the largest target at which the sparsity prior wins after the generative prior has won at
+    returns the largest target at which the baseline wins after the generative prior has won at
     a larger one; None if there is no such switch.
     """
     mat_g, mat_s = paired_matrices(generative, sparsity)
@@ -113,97 +144,178 @@ def crossover_mse(generative: pd.DataFrame, sparsity: pd.DataFrame, n_targets: i
 
 def claim(results: pd.DataFrame, *, paper_band: tuple[float, float] = (5, 10), n_boot: int = 2000,
           seed: int = 0, level: float = 0.95, dataset: str | None = None, measurement: str | None = None,
-          noise: float | None = None, target: float | None = None) -> dict[str, Any]:
-    """The claim record (JSON-serialisable; NaN/inf -> None) with the fixed keys of DESIGN.md plus
-    target_rule, crossover_mse, ratio_at_least, generative_at_most, n_instances, paper_band, verdict.
-
-    `target` overrides the headline target. Best priors are chosen on point estimates at the target.
-    """
+          noise: float | None = None) -> dict[str, Any]:
+    """The claim record (JSON-serialisable; NaN/inf -> None): the claim as published under the fixed
+    keys, and one object per further comparison (`COMPARISONS`) with the same keys. Every comparison
+    also holds target_rule, comparison_rule, crossover_mse, ratio_at_least, generative_at_most,
+    n_instances, paper_band and its verdict; the top-level `verdict` states the published and the
+    strongest comparison in two sentences, numbers first."""
     require_kind(results)
-    record: dict[str, Any] = {key: None for key in CLAIM_KEYS}
-    record.update(reproduced=False, target_rule=TARGET_RULE, crossover_mse=None, ratio_at_least=None,
-                  generative_at_most=None, n_instances=None, paper_band=[float(b) for b in paper_band])
+    options = dict(paper_band=paper_band, level=level)
+    boot = dict(n_boot=n_boot, seed=seed, level=level)
     selected = claim_group(results, dataset, measurement, noise)
     if selected is None:
-        return _finish(record, "No successful results match the requested dataset/measurement/noise.")
+        reason = "No successful results match the requested dataset/measurement/noise."
+        record = _empty(PUBLISHED_RULE, "", (), paper_band, reason)
+        return _finish({**record, **{c: _empty("", "", (), paper_band, reason) for c in COMPARISONS}})
     key, group = selected
-    record.update(zip(SAVINGS_GROUP, key))
-    kinds = set(group["kind"])
-    missing = [k for k in ("generative", "sparsity") if k not in kinds]
-    if missing:
-        return _finish(record, f"No claim can be tested: the results have no {' and no '.join(missing)} prior.")
-    if target is None:
-        target = headline_target(group)
-        floors = error_floors(group, "generative")
-        record["target_rule"] = f"{TARGET_RULE}: 2 x {floors.min():.4g} ({floors.idxmin()})"
-    else:
-        record["target_rule"] = "target MSE given by the caller"
-    if not (target is not None and math.isfinite(target) and target > 0):
-        return _finish(record, "No claim can be tested: the generative error floor is zero or undefined.")
-    record["target_mse"] = float(target)
+    g = paper_prior(group)
+    floor = _floor(group, g) if g else float("nan")
+    published = _comparison(group[group["prior"].isin([g, *family_members(group, "lasso")])], key,
+                            2 * floor, "lasso", PUBLISHED_RULE,
+                            f"target MSE = 2 x the error floor of {g} (minimum over m of its mean MSE): "
+                            f"2 x {floor:.4g}, the paper's comparison point", boot, options)
+    floors = error_floors(group, "generative")
+    strongest = _comparison(group, key, headline_target(group), "non-generative", STRONGEST_RULE,
+                            f"{TARGET_RULE}: 2 x {floors.min():.4g} ({floors.idxmin()})" if len(floors) else
+                            TARGET_RULE, boot, options)
+    record = {**published, "strongest": strongest, "largest_saving": _largest_saving(group, key, boot, options)}
+    record["verdict"] = _summary(record, paper_band, level)
+    return _finish(record)
 
-    savings = savings_curve(group, [target], n_boot=n_boot, seed=seed, level=level)
+
+def _floor(group: pd.DataFrame, prior: str) -> float:
+    return float(ok_rows(group[group["prior"] == prior]).groupby("m")["mse"].mean().min())
+
+
+def _comparison(group: pd.DataFrame, key: tuple, target: float, family: str, comparison_rule: str,
+                target_rule: str, boot: dict, options: dict) -> dict[str, Any]:
+    """One comparison record: the best generative prior of `group` against the best of `family`."""
+    kinds = set(ok_rows(group)["kind"])
+    missing = [what for what, ok in [("generative", "generative" in kinds),
+                                     (FAMILY_LABELS[family], bool(family_members(group, family)))] if not ok]
+    if missing:
+        return _empty(comparison_rule, target_rule, key, options["paper_band"],
+                      f"No comparison: the results have no {' and no '.join(missing)} prior.")
+    if not (math.isfinite(target) and target > 0):
+        return _empty(comparison_rule, target_rule, key, options["paper_band"],
+                      "No comparison: the generative error floor is zero or undefined.")
+    savings = savings_curve(group, [target], family=family, **boot)
     best = savings[savings["best"]]
     if best.empty:
-        return _finish(record, "No claim can be tested: no generative and sparsity prior share test instances.")
-    row = best.iloc[0]
-    g, s = row["generative_prior"], row["sparsity_prior"]
-    record.update(generative_prior=g, sparsity_prior=s, m_generative=row["m_generative"],
-                  m_sparsity=row["m_sparsity"], ratio=row["ratio"],
+        return _empty(comparison_rule, target_rule, key, options["paper_band"],
+                      "No comparison: no generative prior and baseline share test instances.")
+    return _from_row(best.iloc[0], group, comparison_rule, target_rule, options)
+
+
+def _largest_saving(group: pd.DataFrame, key: tuple, boot: dict, options: dict) -> dict[str, Any]:
+    """The `_comparison` against tuned Lasso at the savings-grid target where its ratio peaks (ties:
+    the larger target)."""
+    savings = savings_curve(group, family="lasso", **boot)
+    best = savings[savings["best"]] if not savings.empty else savings
+    both = best[best["generative_reached"] & best["sparsity_reached"]]
+    if both.empty:
+        reason = ("No comparison: no target on the grid is reached by both a generative prior and a tuned Lasso."
+                  if not best.empty else "No comparison: the results have no generative or no tuned Lasso prior.")
+        return _empty(LARGEST_RULE, LARGEST_TARGET_RULE, key, options["paper_band"], reason)
+    row = both.sort_values(["ratio", "target"], ascending=False, kind="stable").iloc[0]
+    return _from_row(row, group, LARGEST_RULE, LARGEST_TARGET_RULE, options)
+
+
+def _from_row(row: pd.Series, group: pd.DataFrame, comparison_rule: str, target_rule: str,
+              options: dict) -> dict[str, Any]:
+    """A comparison record from one `savings_curve` row, with its crossover and verdict."""
+    band, g, s = options["paper_band"], row["generative_prior"], row["sparsity_prior"]
+    record = _empty(comparison_rule, target_rule, tuple(row[SAVINGS_GROUP]), band, "")
+    record.update(target_mse=float(row["target"]), generative_prior=g, sparsity_prior=s,
+                  m_generative=row["m_generative"], m_sparsity=row["m_sparsity"], ratio=row["ratio"],
                   ratio_ci=[row["ratio_ci_low"], row["ratio_ci_high"]],
                   generative_at_most=bool(row["generative_at_most"]), n_instances=int(row["n_instances"]))
-    mat_g = instance_matrix(group[group["prior"] == g])
-    mat_s = instance_matrix(group[group["prior"] == s])
+    mat_g, mat_s = (instance_matrix(group[group["prior"] == p]) for p in (g, s))
     record["crossover_mse"] = crossover_mse(mat_g, mat_s)
     if not row["generative_reached"]:
-        return _finish(record, f"No generative prior reaches MSE {target:.3g} on the m grid: the claim fails here.")
-
-    lower = row["ratio_ci_low"]
+        record["verdict"] = f"{g} does not reach MSE {row['target']:.3g} on the m grid: the claim fails here."
+        return record
     if not row["sparsity_reached"]:
         record["ratio_at_least"] = float(mat_s.columns.max()) / row["m_generative"]
-    if not math.isfinite(lower):   # most resamples never reach: only the grid bound is known
-        lower = record["ratio_at_least"] if record["ratio_at_least"] is not None else lower
-    record["reproduced"] = bool(lower >= paper_band[0])
-    return _finish(record, _verdict(record, row, lower, paper_band, level))
+    record["reproduced"] = bool(_lower(record) >= band[0])
+    record["verdict"] = f"{_saving(record, options['level'])}: {_outcome(record, band)}{_tail(record)}."
+    return record
 
 
-def _verdict(record: dict, row: pd.Series, lower: float, band: Sequence[float], level: float) -> str:
-    g, s, t = record["generative_prior"], record["sparsity_prior"], record["target_mse"]
+def _lower(record: dict) -> float:
+    """The ratio's lower confidence bound; the grid bound when most resamples never reach the target."""
+    lower = record["ratio_ci"][0]
+    return record["ratio_at_least"] if not math.isfinite(lower) and record["ratio_at_least"] else lower
+
+
+def _tested(record: dict) -> bool:
+    """Whether the comparison's generative prior reached its target (a ratio or a bound exists)."""
+    return record["m_generative"] is not None and math.isfinite(record["m_generative"])
+
+
+def _empty(comparison_rule: str, target_rule: str, key: tuple, band: Sequence[float], verdict: str) -> dict:
+    record: dict[str, Any] = {k: None for k in CLAIM_KEYS}
+    record.update(zip(SAVINGS_GROUP, key))
+    record.update(reproduced=False, target_rule=target_rule, comparison_rule=comparison_rule,
+                  crossover_mse=None, ratio_at_least=None, generative_at_most=None, n_instances=None,
+                  paper_band=[float(b) for b in band], verdict=verdict)
+    return record
+
+
+def _saving(record: dict, level: float, baseline: str = "{s}", where: str = "") -> str:
+    """'7.2x (95% CI 6.5-8.1) fewer measurements for vae than lasso-dct at MSE 0.022 (m = 31 vs 223)';
+    `baseline` names the baseline ({s}: its name), `where` follows the target."""
+    g, s, t, m_g = (record[k] for k in ("generative_prior", "sparsity_prior", "target_mse", "m_generative"))
+    than = f"fewer measurements for {g} than {baseline.format(s=s)} at MSE {t:.3g}{where}"
+    if not math.isfinite(record["m_sparsity"]):
+        return (f"at least {record['ratio_at_least']:.1f}x {than} ({s} never reaches it on the m grid; "
+                f"{g}: m = {m_g:.0f})")
+    lo, hi = record["ratio_ci"]
+    text = (f"{record['ratio']:.1f}x ({level:.0%} CI {_fmt(lo)}-{_fmt(hi)}) {than} "
+            f"(m = {m_g:.0f} vs {record['m_sparsity']:.0f}")
+    return text + (f", a lower bound: {g} is there at the smallest m)" if record["generative_at_most"] else ")")
+
+
+def _outcome(record: dict, band: Sequence[float], name: str = "claim") -> str:
     band_text = f"{band[0]:g}-{band[1]:g}x"
-    if row["sparsity_reached"]:
-        interval = f"{level:.0%} CI {_fmt(row['ratio_ci_low'])}-{_fmt(row['ratio_ci_high'])}"
-        saving = (f"{g} needs {row['ratio']:.1f}x ({interval}) fewer measurements than {s} to reach MSE {t:.3g} "
-                  f"(m = {row['m_generative']:.0f} vs {row['m_sparsity']:.0f})")
-        if row["generative_at_most"]:
-            saving += f", a lower bound since {g} is already there at the smallest m"
-    else:
-        saving = (f"{s} never reaches MSE {t:.3g} on the m grid, so {g} (m = {row['m_generative']:.0f}) "
-                  f"needs at least {record['ratio_at_least']:.1f}x fewer measurements")
+    high = record["ratio_ci"][1]
     if record["reproduced"]:
-        outcome = f"the {band_text} claim reproduces"
-        if lower > band[1]:
-            outcome += ", with a saving above the paper's band"
-    elif math.isfinite(row["ratio_ci_high"]) and row["ratio_ci_high"] < band[0]:
-        outcome = f"the {band_text} claim does not reproduce"
-    else:
-        outcome = f"the {band_text} claim is not established (the interval reaches below {band[0]:g}x)"
+        return f"the {band_text} {name} reproduces" + (", above the paper's band" if _lower(record) > band[1] else "")
+    if math.isfinite(high) and high < band[0]:
+        return f"the {band_text} {name} does not reproduce"
+    return f"the {band_text} {name} is not established (the interval reaches below {band[0]:g}x)"
+
+
+def _tail(record: dict) -> str:
     crossover = record["crossover_mse"]
-    tail = f"; below MSE {crossover:.3g} {s} needs fewer measurements" if crossover is not None else ""
-    test = f"reproduced means the {level:.0%} interval's lower end is at least {band[0]:g}x"
-    return f"{saving}: {outcome} ({test}){tail}."
+    return f"; below MSE {crossover:.3g} {record['sparsity_prior']} needs fewer measurements" if crossover else ""
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.1f}" if math.isfinite(value) else "inf"
+def _summary(record: dict, band: Sequence[float], level: float) -> str:
+    """Two sentences, numbers first: the claim as published (with the largest saving over Lasso) and
+    the claim against the strongest baseline (with its crossover)."""
+    if _tested(record):
+        first = (_saving(record, level, "tuned {s}", f", twice {record['generative_prior']}'s error floor")
+                 + f": {_outcome(record, band, 'claim as published')}")
+    else:
+        first = f"Claim as published (vs tuned Lasso): {record['verdict'].rstrip('.')}"
+    peak = record["largest_saving"]
+    if _tested(peak):
+        lo, hi = peak["ratio_ci"]
+        first += (f"; the saving over tuned Lasso peaks at {peak['ratio']:.1f}x ({_fmt(lo)}-{_fmt(hi)}) at "
+                  f"MSE {peak['target_mse']:.3g}")
+    strongest = record["strongest"]
+    if _tested(strongest):
+        second = (_saving(strongest, level, "{s} (the strongest non-generative prior)", ", the headline target")
+                  + f": {_outcome(strongest, band, 'claim against the strongest baseline')}{_tail(strongest)}")
+    else:
+        second = f"Claim against the strongest non-generative prior: {strongest['verdict'].rstrip('.')}"
+    return f"{first[0].upper()}{first[1:]}. {second[0].upper()}{second[1:]}."
 
 
-def _finish(record: dict[str, Any], verdict: str) -> dict[str, Any]:
-    record["verdict"] = verdict
+def _fmt(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None and math.isfinite(value) else "inf"
+
+
+def _finish(record: dict[str, Any]) -> dict[str, Any]:
     return {key: _jsonable(value) for key, value in record.items()}
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain Python values for json.dumps: numpy scalars unwrapped, NaN/inf -> None, lists recursed."""
+    """Plain Python values for json.dumps: numpy scalars unwrapped, NaN/inf -> None, lists and dicts recursed."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):

@@ -45,25 +45,40 @@ def compare_summaries(current: pd.DataFrame, reference: pd.DataFrame) -> pd.Data
     return out[COMPARISON_COLUMNS].reset_index(drop=True)
 
 
-def comparison_markdown(comparison: pd.DataFrame) -> str:
-    """A short Markdown account of `compare_summaries`: counts, then a table of the rows flagged
-    worse or better and of those present in one run only."""
-    worse, better = comparison["worse"], comparison["better"]
-    one_sided = comparison["presence"] != "both"
-    lines = [f"{int(worse.sum())} worse beyond their CI, {int(better.sum())} better beyond their CI, "
-             f"{int((~worse & ~better & ~one_sided).sum())} within noise, "
-             f"{int(one_sided.sum())} present in one run only."]
-    shown = comparison[worse | better | one_sided]
-    if shown.empty:
-        return lines[0] + "\n"
-    lines += ["", "| dataset | measurement | prior | m | noise | MSE now | MSE before | change | flag |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for row in shown.itertuples(index=False):
-        flag = "worse" if row.worse else "better" if row.better else row.presence.replace("_", " ")
-        lines.append(f"| {row.dataset} | {row.measurement} | {row.prior} | {row.m:g} | {row.noise:g} | "
-                     f"{_num(row.mse_current)} | {_num(row.mse_reference)} | {_num(row.change, signed=True)} "
-                     f"| {flag} |")
-    return "\n".join(lines) + "\n"
+def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The rows both runs hold (the comparable ones), flagged worse first, then better, then within
+    noise: prior, m, noise, MSE now and before (with CIs), change, flag."""
+    both = comparison[comparison["presence"] == "both"]
+    flag = np.where(both["worse"], "worse", np.where(both["better"], "better", "within noise"))
+    rank = pd.Series(flag, index=both.index).map({"worse": 0, "better": 1, "within noise": 2})
+    order = both.assign(_rank=rank).sort_values(["_rank", *GROUP_KEYS], kind="stable").index
+    table = pd.DataFrame({
+        "dataset": both["dataset"], "measurement": both["measurement"], "prior": both["prior"],
+        "m": both["m"], "noise": both["noise"],
+        "MSE now [95% CI]": [_with_ci(*v) for v in zip(both["mse_current"], both["ci_current_low"],
+                                                       both["ci_current_high"])],
+        "MSE before [95% CI]": [_with_ci(*v) for v in zip(both["mse_reference"], both["ci_reference_low"],
+                                                          both["ci_reference_high"])],
+        "change": [_num(v, signed=True) for v in both["change"]], "flag": flag}, index=both.index)
+    return table.loc[order].reset_index(drop=True)
+
+
+def comparison_summary(comparison: pd.DataFrame) -> str:
+    """One line: counts of comparable rows worse / better beyond their CI and within noise, then the
+    rows only one run holds (counted, with their priors), never listed one by one."""
+    both = comparison["presence"] == "both"
+    worse, better = int(comparison["worse"].sum()), int(comparison["better"].sum())
+    text = (f"{int(both.sum())} comparable (prior, m, noise) rows: {worse} worse beyond their CI, "
+            f"{better} better beyond their CI, {int(both.sum()) - worse - better} within noise")
+    for presence, where in [("reference_only", "only in the reference"), ("current_only", "only in this run")]:
+        rows = comparison[comparison["presence"] == presence]
+        if len(rows):
+            text += f"; {len(rows)} {where} ({', '.join(sorted(rows['prior'].unique()))})"
+    return text + "."
+
+
+def _with_ci(mean: float, low: float, high: float) -> str:
+    return f"{_num(mean)} [{_num(low)}, {_num(high)}]"
 
 
 def _num(value: float, signed: bool = False) -> str:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from csbench.analysis.targets import FAMILY_LABELS
+
 KIND_STYLE = {
     "generative": ("-", "o", ["#1f77b4", "#2ca02c", "#17becf", "#9467bd", "#000080"]),
     "sparsity": ("--", "s", ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#637939"]),
@@ -35,9 +37,13 @@ def prior_styles(frame: pd.DataFrame) -> dict[str, dict]:
     return styles
 
 
-def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None) -> Figure:
+def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None) -> Figure | None:
     """Mean MSE vs m (log axis) with its CI band, one line per prior, one panel per
-    (dataset, measurement, noise); `zero_mse` draws the all-zero-image level."""
+    (dataset, measurement, noise); `zero_mse` draws the all-zero-image level. None when no prior has
+    a positive finite mean (nothing a log axis can show)."""
+    summary = drawable(summary, "mse_mean")
+    if summary.empty:
+        return None
     styles = prior_styles(summary)
     panels = list(summary.groupby(PANEL_KEYS, sort=True))
     fig, axes = _panels(len(panels))
@@ -56,25 +62,32 @@ def error_vs_m(summary: pd.DataFrame, *, zero_mse: float | None = None) -> Figur
     return fig
 
 
-def savings_figure(savings: pd.DataFrame, *, headline: float | Mapping | None = None,
-                   paper_band: Sequence[float] = (5, 10)) -> Figure:
-    """Savings ratio m_sparsity / m_generative of the best pair vs the target MSE (`savings_curve`
-    rows with best = True), its CI band, the paper's band shaded and the headline target marked:
-    `headline` is a target MSE (marked on every panel) or a claim dict (marked on its own panel)."""
-    best = savings[savings["best"]] if "best" in savings else savings
-    panels = list(best.groupby(PANEL_KEYS, sort=True))
-    fig, axes = _panels(max(len(panels), 1))
+def savings_figure(families: Mapping[str, pd.DataFrame], *, headline: Mapping | None = None,
+                   paper_band: Sequence[float] = (5, 10)) -> Figure | None:
+    """Savings ratio m_baseline / m_generative against the target MSE, one curve per baseline family
+    (`families`: family -> `savings_curve(..., family=family)`; its best-pair rows are drawn) with its
+    paired-bootstrap CI band, the paper's band shaded, one panel per (dataset, measurement, noise).
+    The legend names the priors each curve passes through. `headline` (a claim record) marks, on its
+    own panel, the claim as published (its target) and the strongest comparison (the headline target).
+    None without a curve."""
+    frames = [frame[frame["best"]].assign(family=family) for family, frame in families.items() if not frame.empty]
+    if not frames:
+        return None
+    panels = list(pd.concat(frames).groupby(PANEL_KEYS, sort=True))
+    fig, axes = _panels(len(panels))
     for ax, (key, panel) in zip(axes, panels):
-        for (g, s), rows in panel.groupby(["generative_prior", "sparsity_prior"], sort=True):
+        for i, (family, rows) in enumerate(panel.groupby("family", sort=False)):
             rows = rows.sort_values("target")
-            ratio = _positive(rows["ratio"])
-            line = ax.plot(rows["target"], ratio, marker="o", markersize=3, label=f"{g} vs {s}")[0]
+            pairs = f"{', '.join(rows.generative_prior.unique())} vs {', '.join(rows.sparsity_prior.unique())}"
+            color, linestyle = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"][i % 4], ["-", "--", "-.", ":"][i % 4]
+            ax.plot(rows["target"], _positive(rows["ratio"]), marker="o", markersize=3, color=color,
+                    linestyle=linestyle, label=f"vs best {FAMILY_LABELS[family]} ({pairs})")
             ax.fill_between(rows["target"], _positive(rows["ratio_ci_low"]), _positive(rows["ratio_ci_high"]),
-                            color=line.get_color(), alpha=0.2, linewidth=0)
+                            color=color, alpha=0.2, linewidth=0)
         ax.set_title(_panel_title(key))
-        target = _headline_target(headline, key)
-        if target is not None:
-            ax.axvline(target, color="black", linestyle=":", label=f"headline MSE {target:.3g}")
+        for record, style, label in _marked(headline, key):
+            ax.axvline(record["target_mse"], color="black", linestyle=style,
+                       label=f"{label}: MSE {record['target_mse']:.3g}")
     for ax in axes:
         ax.axhspan(*paper_band, color="gold", alpha=0.25, label=f"paper: {paper_band[0]:g}-{paper_band[1]:g}x")
         ax.axhline(1, color="grey", linewidth=0.8)
@@ -85,8 +98,34 @@ def savings_figure(savings: pd.DataFrame, *, headline: float | Mapping | None = 
     return fig
 
 
-def seconds_vs_error(summary: pd.DataFrame) -> Figure:
-    """Seconds per image vs mean MSE, one line per prior through its m grid (log-log)."""
+def savings_pairs(savings: pd.DataFrame, styles: Mapping[str, dict], *,
+                  paper_band: Sequence[float] = (5, 10)) -> Figure | None:
+    """Every (generative, baseline) pair's savings ratio against the target MSE (`savings_curve` rows
+    of one (dataset, measurement, noise) group), one panel per generative prior, one line per baseline
+    styled by `styles` (`prior_styles`); bands are left to the family figure. None without rows."""
+    if savings.empty:
+        return None
+    panels = list(savings.groupby("generative_prior", sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, (generative, panel) in zip(axes, panels):
+        for baseline, rows in panel.groupby("sparsity_prior", sort=True):
+            rows = rows.sort_values("target")
+            ax.plot(rows["target"], _positive(rows["ratio"]), label=baseline, markersize=3, **styles[baseline])
+        ax.axhspan(*paper_band, color="gold", alpha=0.25)
+        ax.axhline(1, color="grey", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set(xlabel="target per-pixel MSE", ylabel=f"measurements saved by {generative} (x)", title=generative)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def seconds_vs_error(summary: pd.DataFrame) -> Figure | None:
+    """Seconds per image vs mean MSE, one line per prior through its m grid (log-log); None when no
+    row has both positive."""
+    summary = drawable(summary, "mse_mean", "seconds_mean")
+    if summary.empty:
+        return None
     styles = prior_styles(summary)
     fig, (ax,) = _panels(1)
     for prior, rows in summary.groupby("prior", sort=True):
@@ -101,12 +140,12 @@ def seconds_vs_error(summary: pd.DataFrame) -> Figure:
 
 def noise_sweep(summary: pd.DataFrame, m: float | None = None) -> Figure | None:
     """Mean MSE vs noise level sigma at a fixed m, one line per prior, with CI bands; None when fewer
-    than two noise levels were run at that m. m = None: the m run at the most noise levels (largest m
+    than two noise levels have a positive mean at that m. m = None: the m run at the most noise levels (largest m
     on ties)."""
     if m is None:
         levels = summary.groupby("m")["noise"].nunique()
         m = float(levels[levels == levels.max()].index.max()) if len(levels) else 0.0
-    rows = summary[np.isclose(summary["m"].astype(float), m)]
+    rows = drawable(summary[np.isclose(summary["m"].astype(float), m)], "mse_mean")
     if rows["noise"].nunique() < 2:
         return None
     styles = prior_styles(summary)
@@ -156,13 +195,23 @@ def _panel_title(key: tuple) -> str:
     return f"{dataset}, {measurement}, sigma = {noise:g}"
 
 
-def _headline_target(headline: float | Mapping | None, key: tuple) -> float | None:
-    """The headline target to mark on the panel `key`, if any."""
-    if isinstance(headline, Mapping):
-        same = (headline.get("dataset"), headline.get("measurement")) == key[:2] and \
-            headline.get("noise") is not None and np.isclose(headline["noise"], key[2])
-        headline = headline.get("target_mse") if same else None
-    return float(headline) if headline is not None and np.isfinite(headline) else None
+def _marked(headline: Mapping | None, key: tuple) -> list[tuple[Mapping, str, str]]:
+    """The comparisons of a claim record to mark on panel `key`: (record, line style, label)."""
+    if not headline or (headline.get("dataset"), headline.get("measurement")) != key[:2] or \
+            headline.get("noise") is None or not np.isclose(headline["noise"], key[2]):
+        return []
+    marks = [(headline, "--", f"as published ({headline.get('generative_prior')}'s floor x 2)"),
+             (headline.get("strongest") or {}, ":", "headline target")]
+    return [(record, style, label) for record, style, label in marks if record.get("target_mse")]
+
+
+def drawable(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The rows a log axis can show: every one of `columns` finite and positive."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        values = frame[column].to_numpy(dtype=float)
+        keep &= np.isfinite(values) & (values > 0)
+    return frame[keep]
 
 
 def _positive(values: pd.Series) -> np.ndarray:

@@ -29,6 +29,12 @@ from csbench.errors import CsbenchError
 from csbench.rng import numpy_generator
 
 SAVINGS_GROUP = ["dataset", "measurement", "noise"]
+FAMILIES = {   # the baselines a generative prior is compared with
+    "lasso": "the tuned Lasso family: sparsity priors named lasso-* that fix no parameter in their name, "
+             "so their lam is tuned on validation images",
+    "non-generative": "every prior of a non-generative kind (sparsity, untrained, other), plug-ins included",
+}
+FAMILY_LABELS = {"lasso": "tuned Lasso", "non-generative": "non-generative"}
 SAVINGS_COLUMNS = ["dataset", "measurement", "noise", "target", "generative_prior", "sparsity_prior",
                    "m_generative", "m_sparsity", "ratio", "ratio_ci_low", "ratio_ci_high",
                    "generative_reached", "sparsity_reached", "generative_at_most", "sparsity_at_most",
@@ -129,34 +135,47 @@ def target_grid(results: pd.DataFrame, n: int = 25) -> np.ndarray:
     return np.geomspace(means.min(), means.max(), n)
 
 
+def family_members(results: pd.DataFrame, family: str) -> list[str]:
+    """The priors of `results` (ok rows) that belong to a baseline family (see `FAMILIES`), sorted."""
+    if family not in FAMILIES:
+        raise CsbenchError(f"unknown baseline family {family!r}; known: {', '.join(FAMILIES)}")
+    kinds = ok_rows(results).groupby("prior")["kind"].first()
+    if family == "lasso":
+        return sorted(p for p, k in kinds.items() if k == "sparsity" and p.startswith("lasso") and "[" not in p)
+    return sorted(p for p, k in kinds.items() if k != "generative")
+
+
 def savings_curve(results: pd.DataFrame, targets: Sequence[float] | None = None, *,
-                  n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Measurements-to-target of every (generative, sparsity) prior pair, per (dataset, measurement, noise).
+                  family: str = "non-generative", n_boot: int = 2000, seed: int = 0,
+                  level: float = 0.95) -> pd.DataFrame:
+    """Measurements-to-target of every (generative, baseline) prior pair, per (dataset, measurement, noise);
+    the baselines are the priors of `family` (`FAMILIES`), in the `sparsity_prior` and `m_sparsity` columns.
 
     One row per (group, target, pair) with m_generative, m_sparsity, ratio = m_sparsity / m_generative
-    and its paired bootstrap interval (ratio_ci_low, ratio_ci_high; inf where the sparsity prior misses
+    and its paired bootstrap interval (ratio_ci_low, ratio_ci_high; inf where the baseline misses
     the target in that tail of resamples), the reached / at-most flags, and `best`: True on the pair of
-    the best generative and best sparsity prior at that target. "Best" = fewest measurements on the
-    point estimates (ties -> lower error floor), chosen before and independently of the bootstrap;
-    the interval does not include the selection's own uncertainty. `targets` default: `target_grid`.
+    the best generative prior and the best baseline at that target. "Best" = fewest measurements on the
+    point estimates (ties -> lower error floor, then name), chosen before and independently of the
+    bootstrap; the interval does not include the selection's own uncertainty. `targets` default:
+    `target_grid`.
     """
     require_kind(results)
     rows: list[dict] = []
     for key, group in results.groupby(SAVINGS_GROUP, sort=True):
         key = plain(key)
-        kinds = group.groupby("prior")["kind"].first()
+        kinds = ok_rows(group).groupby("prior")["kind"].first()
         matrices = {p: instance_matrix(group[group["prior"] == p]) for p in kinds.index}
         matrices = {p: mat for p, mat in matrices.items() if mat.size}
         generative = sorted(p for p in matrices if kinds[p] == "generative")
-        sparsity = sorted(p for p in matrices if kinds[p] == "sparsity")
-        if not generative or not sparsity:
+        baselines = [p for p in family_members(group, family) if p in matrices]
+        if not generative or not baselines:
             continue
         group_targets = target_grid(group) if targets is None else np.asarray(targets, dtype=float)
         for t in group_targets:
             _check_target(t)
         best_g = {t: best_prior(matrices, generative, t) for t in group_targets}
-        best_s = {t: best_prior(matrices, sparsity, t) for t in group_targets}
-        for g, s in itertools.product(generative, sparsity):
+        best_s = {t: best_prior(matrices, baselines, t) for t in group_targets}
+        for g, s in itertools.product(generative, baselines):
             mat_g, mat_s = paired_matrices(matrices[g], matrices[s])
             if mat_g.empty:
                 continue
