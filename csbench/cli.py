@@ -61,8 +61,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--against", help="a reference run directory to compare with")
     r.add_argument("--fail-on-regression", action="store_true",
                    help="with --against: exit 1 when a (prior, m, noise) error is worse beyond both CIs")
-    r.add_argument("--fail-on-regression", action="store_true",
-                   help="with --against: exit 1 when a (prior, m, noise) error is worse beyond both CIs")
 
     k = sub.add_parser("check", help="contract tests for a prior plug-in")
     k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name")
