@@ -1,0 +1,126 @@
+"""The bad-input catalogue: every class of bad input found by review gets one `error:` line, exit
+status 2, no traceback, and leaves the results already stored in --out untouched."""
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from csbench.cli import main
+
+BASE = ["--priors", "lasso-pixel", "--m", "25", "--n-images", "2", "--executor", "serial", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def stored_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stored")
+    assert main(["compare", "--out", str(out), *BASE]) == 0
+    return out
+
+
+def rows(out):
+    connection = sqlite3.connect(out / "results.sqlite")
+    frame = pd.read_sql_query("SELECT * FROM results ORDER BY prior, m, instance", connection)
+    connection.close()
+    return frame
+
+
+def catalogue(tmp):
+    directory = tmp / "a-directory"
+    directory.mkdir()
+    a_file = tmp / "a-file"
+    a_file.write_text("not a directory")
+    bad_toml = tmp / "types.toml"
+    bad_toml.write_text('n_images = "four"\n')
+    return [
+        # (arguments after `compare --out OUT`, message, replaces BASE)
+        (["--noise", "nan"], "noise"),
+        (["--noise", "inf"], "noise"),
+        (["--n-images", "5000"], "has 1000 test images; asked for 5000"),
+        (["--priors", "lasso-dct[lam=abc]"], "parameter lam must be float"),
+        (["--priors", "lasso-dct[lam=nan]"], "parameter lam must be finite"),
+        (["--m", "1000000000"], "more than the gaussian model can take"),
+        (["--m", "785"], "at most 784"),
+        (["--workers", "0"], "workers"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "scheduler"),
+        (["--config", str(directory)], str(directory)),
+        (["--config", str(bad_toml)], "n-images must be an integer"),
+        (["--experiments", "telepathy"], "unknown experiment"),
+        (["--seed", "7"], "holds a run with different seeds"),
+        (["--dataset", "fashion-mnist"], "holds a run with different dataset"),
+    ]
+
+
+def test_every_bad_input_is_one_line_exit_2_and_loses_nothing(stored_run, tmp_path, capsys):
+    before = rows(stored_run)
+    for extra, message in catalogue(tmp_path):
+        code = main(["compare", "--out", str(stored_run), *BASE, *extra])
+        err = capsys.readouterr().err
+        assert code == 2, (extra, err)
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, (extra, err)
+        assert "Traceback" not in err
+    pd.testing.assert_frame_equal(rows(stored_run), before)
+
+
+def test_an_out_that_is_a_file_is_an_error(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["compare", "--out", str(target), *BASE]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err and target.read_text() == "x"
+
+
+def test_an_unwritable_out_is_an_error(tmp_path, capsys):
+    parent = tmp_path / "read-only"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        code = main(["compare", "--out", str(parent / "run"), *BASE])
+        err = capsys.readouterr().err
+        import os
+        if os.geteuid() == 0:  # root writes anywhere: nothing to refuse
+            assert code == 0
+        else:
+            assert code == 2 and "cannot write into --out" in err
+    finally:
+        parent.chmod(0o700)
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_a_damaged_store_is_an_error_for_compare_and_report(tmp_path, capsys, command):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.sqlite").write_bytes(b"garbage" * 1000)
+    args = ["compare", "--out", str(out), *BASE] if command == "compare" else ["report", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "result store" in err and err.count("\n") == 1
+
+
+def test_a_read_only_store_is_an_error(stored_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(stored_run, out)
+    (out / "results.sqlite").chmod(0o400)
+    import os
+    if os.geteuid() == 0:
+        pytest.skip("root can write a read-only file")
+    assert main(["compare", "--out", str(out), *BASE, "--m", "10"]) == 2
+    assert "result store" in capsys.readouterr().err
+
+
+def test_a_complex_or_boolean_output_fails_the_task(tmp_path):
+    import torch
+
+    from csbench.errors import CsbenchError
+    from csbench.runner import checked
+
+    class Fake:
+        name = "fake"
+
+    class P:
+        batch, shape = 2, (1, 2, 2)
+
+    for bad in (torch.zeros(2, 1, 2, 2, dtype=torch.complex64), torch.zeros(2, 1, 2, 2, dtype=torch.bool)):
+        with pytest.raises(CsbenchError, match="expected real values"):
+            checked(Fake(), P(), bad)
+    assert checked(Fake(), P(), torch.zeros(2, 1, 2, 2, dtype=torch.float64)).dtype == torch.float32
