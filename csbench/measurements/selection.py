@@ -46,3 +46,7 @@ class SelectionOperator(LinearOperator):
 
     def to(self, device: str | torch.device) -> "SelectionOperator":
         return SelectionOperator(self.indices.to(device), self.n)
+
+    @property
+    def device(self) -> torch.device:
+        return self.indices.device

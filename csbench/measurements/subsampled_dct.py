@@ -44,6 +44,10 @@ class SubsampledDCTOperator(LinearOperator):
     def to(self, device: str | torch.device) -> "SubsampledDCTOperator":
         return SubsampledDCTOperator(self.signs.to(device), self.rows.to(device), self.shape)
 
+    @property
+    def device(self) -> torch.device:
+        return self.signs.device
+
 
 class SubsampledDCT(MeasurementModel):
     name = "subsampled-dct"

@@ -17,10 +17,11 @@ from csbench.measurements.selection import check_m
 class BlockAverageOperator(LinearOperator):
     """(C, H, W) -> (C, H/f, W/f), y = block sum / f; the same map for all B instances."""
 
-    def __init__(self, shape: tuple[int, int, int], factor: int, batch: int):
+    def __init__(self, shape: tuple[int, int, int], factor: int, batch: int,
+                 device: str | torch.device = "cpu"):
         c, h, w = shape
         super().__init__(c * h * w, c * (h // factor) * (w // factor), batch)
-        self.shape, self.factor = shape, factor
+        self.shape, self.factor, self._device = shape, factor, torch.device(device)
 
     def forward(self, x: Tensor) -> Tensor:
         c, h, w = self.shape
@@ -35,7 +36,14 @@ class BlockAverageOperator(LinearOperator):
         return (low.expand(*low.shape[:-4], h // f, f, w // f, f) / f).reshape(*y.shape[:-1], self.n)
 
     def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
-        return torch.ones(self.batch)
+        return torch.ones(self.batch, device=self._device)
+
+    def to(self, device: str | torch.device) -> "BlockAverageOperator":
+        return BlockAverageOperator(self.shape, self.factor, self.batch, device)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
 
 
 class SuperResolution(MeasurementModel):
