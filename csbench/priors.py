@@ -97,6 +97,7 @@ class Prior:
         for key, value in params.items():
             _check_type(self.name, key, value, self.parameters[key])
         self.params = {**self.parameters, **params}
+        self.fixed = dict(params)  # set by name (`name[key=value]`): shown in the label, never tuned
         self.context: PriorContext | None = None
         self.check_params()
 
@@ -144,7 +145,7 @@ class Prior:
 
     def tuning_grid(self) -> list[dict[str, Any]]:
         """Every combination of the tuning grid, minus parameters the user fixed by name."""
-        grid = {k: v for k, v in self.tuning.items() if k not in getattr(self, "fixed", ())}
+        grid = {k: v for k, v in self.tuning.items() if k not in self.fixed}
         keys = list(grid)
         if not keys:  # nothing to tune: no validation recovery at all
             return []
@@ -153,7 +154,7 @@ class Prior:
     @property
     def label(self) -> str:
         """`name` or `name[key=value,...]` for the user-set parameters."""
-        return format_name(self.name, getattr(self, "fixed", {}))
+        return format_name(self.name, self.fixed)
 
 
 def _check_type(prior: str, key: str, value: Any, default: Any) -> None:
@@ -262,9 +263,7 @@ def make_prior(spec: str) -> Prior:
     known = registry()
     if name not in known:
         raise CsbenchError(f"unknown prior {name!r}; known: {', '.join(sorted(known))}")
-    prior = known[name](**params)
-    prior.fixed = params
-    return prior
+    return known[name](**params)
 
 
 def as_images(x: Tensor, shape: tuple[int, int, int]) -> Tensor:

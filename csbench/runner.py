@@ -75,8 +75,6 @@ def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tu
 
 @lru_cache(maxsize=None)
 def _set_up(cls: type, spec: str, dataset: str, device: str, seed: int) -> Prior:
-    if device == "cuda":  # full float32 everywhere, as on the CPU: no TF32 in matmuls or convolutions
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     prior = make_prior(spec)
     data = _dataset(dataset)
     prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device=device, seed=seed))
@@ -141,6 +139,8 @@ def run_task(task: Task, config: RunConfig) -> TaskResult:
     start = time.perf_counter()
     base = {**task.as_dict(), "m_requested": task.m, "kind": "", "params": "{}"}
     n = config.n_images
+    if config.device == "cuda":  # full float32, as on the CPU: no TF32 in matmuls or convolutions
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         data = _dataset(task.dataset)
         prior = _prepared_prior(task.prior, task.dataset, config.device, task.seed, config.plugins)
