@@ -4,7 +4,7 @@ It carries no ground truth: a prior sees only what a real measurement device wou
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -29,6 +29,15 @@ class Problem:
     measurement: str = "gaussian"
     dataset: str = ""
     generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
+
+    def select(self, index: int | list[int] | Tensor) -> "Problem":
+        """The sub-problem of the instances `index` (same order), e.g. one instance alone:
+        y, operator and the rest sliced alike; the generator is a fresh copy of this one's state."""
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        generator = torch.Generator(self.generator.device)
+        generator.set_state(self.generator.get_state())
+        return replace(self, y=self.y[index.to(self.y.device)], operator=self.operator.select(index.to(self.operator.device)),
+                       generator=generator)
 
     @property
     def batch(self) -> int:

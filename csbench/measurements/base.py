@@ -48,6 +48,10 @@ class LinearOperator:
     def to(self, device: str | torch.device) -> "LinearOperator":
         return self
 
+    def select(self, index: Tensor) -> "LinearOperator":
+        """The operators of the instances `index` (a 1-D integer tensor), as a smaller batch."""
+        raise NotImplementedError(f"{type(self).__name__} cannot select instances")
+
     def __call__(self, x: Tensor) -> Tensor:
         return self.forward(x)
 
@@ -93,6 +97,9 @@ class DenseOperator(LinearOperator):
 
     def to(self, device: str | torch.device) -> "DenseOperator":
         return DenseOperator(self.matrices.to(device))
+
+    def select(self, index: Tensor) -> "DenseOperator":
+        return DenseOperator(self.matrices[index])
 
 
 class MeasurementModel:

@@ -47,6 +47,9 @@ class SelectionOperator(LinearOperator):
     def to(self, device: str | torch.device) -> "SelectionOperator":
         return SelectionOperator(self.indices.to(device), self.n)
 
+    def select(self, index: Tensor) -> "SelectionOperator":
+        return SelectionOperator(self.indices[index], self.n)
+
     @property
     def device(self) -> torch.device:
         return self.indices.device

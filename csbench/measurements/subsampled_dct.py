@@ -44,6 +44,9 @@ class SubsampledDCTOperator(LinearOperator):
     def to(self, device: str | torch.device) -> "SubsampledDCTOperator":
         return SubsampledDCTOperator(self.signs.to(device), self.rows.to(device), self.shape)
 
+    def select(self, index: Tensor) -> "SubsampledDCTOperator":
+        return SubsampledDCTOperator(self.signs[index], self.rows[index], self.shape)
+
     @property
     def device(self) -> torch.device:
         return self.signs.device

@@ -41,6 +41,9 @@ class BlockAverageOperator(LinearOperator):
     def to(self, device: str | torch.device) -> "BlockAverageOperator":
         return BlockAverageOperator(self.shape, self.factor, self.batch, device)
 
+    def select(self, index: Tensor) -> "BlockAverageOperator":
+        return BlockAverageOperator(self.shape, self.factor, len(index), self._device)
+
     @property
     def device(self) -> torch.device:
         return self._device
