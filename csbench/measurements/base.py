@@ -52,9 +52,6 @@ class LinearOperator:
         """The operators of the instances `index` (a 1-D integer tensor), as a smaller batch."""
         raise NotImplementedError(f"{type(self).__name__} cannot select instances")
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
     def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
         """||A_b||_2^2 per instance, shape (B,), by power iteration on A^T A (from below).
 
