@@ -15,15 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from csbench.errors import CsbenchError
+from csbench.measurements.links import LINKS, get_link
 
-CONVENTIONS: dict[str, str] = {
-    "identity": "errors of x_hat as returned",
-    "abs": "phaseless y = |A x| + e cannot tell x from -x: x_hat is replaced by whichever of "
-           "x_hat, -x_hat is closer to x (error = min(||x_hat - x||, ||x_hat + x||) per image)",
-    "sign": "one-bit y = sign(A x + e) loses the scale of x: x_hat is rescaled by the least-squares "
-            "c = <x_hat, x> / ||x_hat||^2, clipped to c >= 0 (c = 0 when x_hat = 0), per image",
-}
+CONVENTIONS: dict[str, str] = {name: link.convention for name, link in LINKS.items()}
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 
@@ -78,19 +72,7 @@ def ssim(x_hat: Tensor, x: Tensor, data_range: float = 1.0) -> Tensor:
 
 def align(x_hat: Tensor, x: Tensor, link: str = "identity") -> Tensor:
     """x_hat with the ambiguity of `link` resolved against x (a metric may use x; a prior may not)."""
-    if link == "identity":
-        return x_hat
-    flat_hat, flat = x_hat.flatten(1), x.flatten(1).to(x_hat.dtype)
-    view = (-1,) + (1,) * (x_hat.dim() - 1)
-    if link == "abs":
-        flip = (flat_hat + flat).norm(dim=1) < (flat_hat - flat).norm(dim=1)
-        return torch.where(flip.view(view), -x_hat, x_hat)
-    if link == "sign":
-        energy = (flat_hat * flat_hat).sum(dim=1)
-        scale = (flat_hat * flat).sum(dim=1) / energy
-        scale = torch.where(energy == 0, torch.zeros_like(scale), scale).clamp_min(0.0)
-        return x_hat * scale.view(view)
-    raise CsbenchError(f"unknown link {link!r}; known: {', '.join(CONVENTIONS)}")
+    return get_link(link).align(x_hat, x)
 
 
 def evaluate(x_hat: Tensor, x: Tensor, link: str = "identity") -> dict[str, Tensor]:

@@ -5,7 +5,7 @@ from csbench.errors import CsbenchError
 from csbench.measurements.base import DenseOperator, LinearOperator, MeasurementModel, dottest
 from csbench.measurements.gaussian import Gaussian
 from csbench.measurements.inpaint import Inpaint, InpaintBlock
-from csbench.measurements.links import OneBit, Phaseless
+from csbench.measurements.nonlinear import OneBit, Phaseless
 from csbench.measurements.rademacher import Rademacher
 from csbench.measurements.subsampled_dct import SubsampledDCT
 from csbench.measurements.superres import SuperResolution

@@ -11,6 +11,8 @@ from typing import Callable, ClassVar
 import torch
 from torch import Tensor
 
+from csbench.measurements.links import get_link
+
 def power_iteration(forward: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], v: Tensor,
                     iterations: int) -> Tensor:
     """||M_b||_2^2 per instance, shape (B,), by power iteration  v <- M^T M v / ||M^T M v||  from the
@@ -119,17 +121,11 @@ class MeasurementModel:
 
     def measure(self, x: Tensor, operator: LinearOperator, sigma: float,
                 generator: torch.Generator) -> Tensor:
-        """y for flattened x of shape (B, n), e_i ~ N(0, sigma^2 / m): A x + e (identity),
-        sign(A x + e) with sign(0) := +1 (sign), |A x| + e (abs: noise after the modulus)."""
+        """y = f(A x, e) for flattened x of shape (B, n), e_i ~ N(0, sigma^2 / m), f the model's
+        link (links.py: A x + e, |A x| + e, or sign(A x + e))."""
         z = operator.forward(x)
-        if self.link == "abs":
-            z = z.abs()
         e = torch.randn(z.shape, generator=generator, dtype=z.dtype) * (sigma / operator.m ** 0.5)
-        z = z + e.to(z.device)
-        if self.link == "sign":
-            y = torch.sign(z)
-            return torch.where(y == 0, torch.ones_like(y), y)
-        return z
+        return get_link(self.link).measure(z, e.to(z.device))
 
 
 def dottest(operator: LinearOperator, *, generator: torch.Generator | None = None, rtol: float = 1e-4) -> float:
