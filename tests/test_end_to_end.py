@@ -22,7 +22,9 @@ TASK = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance"]
 
 def test_quick_compare_writes_the_output_contract(quick_run):
     out, proc = quick_run
-    assert proc.stdout.startswith("claim: ")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("mean MSE per pixel: mnist, gaussian, sigma = 0.1")  # the console table
+    assert any(line.startswith("claim: ") for line in lines) and lines[-1].startswith("report: ")
     for name in ["results.sqlite", "results.csv", "summary.csv", "claim.json", "report.md", "report.html"]:
         assert (out / name).stat().st_size > 0, name
     figures = {p.stem for p in (out / "figures").glob("*.png")}
