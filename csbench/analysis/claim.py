@@ -208,7 +208,8 @@ def _largest_saving(group: pd.DataFrame, key: tuple, boot: dict, options: dict) 
         reason = ("No comparison: no target on the grid is reached by both a generative prior and a tuned Lasso."
                   if not best.empty else "No comparison: the results have no generative or no tuned Lasso prior.")
         return _empty(LARGEST_RULE, LARGEST_TARGET_RULE, key, options["paper_band"], reason)
-    row = both.sort_values(["ratio", "target"], ascending=False, kind="stable").iloc[0]
+    peaks = both[np.isclose(both["ratio"], both["ratio"].max(), rtol=1e-9, atol=0)]   # ties up to rounding
+    row = peaks.loc[peaks["target"].idxmax()]
     return _from_row(row, group, LARGEST_RULE, LARGEST_TARGET_RULE, options)
 
 
