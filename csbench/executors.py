@@ -13,8 +13,10 @@ Failures of a task's process never end the sweep; the task gets status `failed`:
   ("worker died: ..."); a new worker takes the next task. In-process serial runs have no
   worker: a prior that ends the process ends csbench (finished tasks stay stored).
 - Ctrl-C ends every worker at once, hung or not, and propagates as KeyboardInterrupt.
-- Dask retries a task whose worker died as its scheduler's `distributed.scheduler.allowed-failures`
-  says (3 by default), then it fails with Dask's reason; a timed-out task's worker is restarted.
+- Dask: the local cluster gives each worker one task at a time and never retries a task whose
+  worker died (tasks are deterministic: a retry would die again). A `--scheduler` cluster retries
+  as its `distributed.scheduler.allowed-failures` says (Dask's default: 3 times), then the task
+  fails. A timed-out task's worker is restarted through its nanny.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import os
 import signal
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing import get_context
@@ -170,22 +172,45 @@ def run_dask(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
         raise CsbenchError("the dask executor needs dask[distributed]: pip install 'csbench[dask]'") from None
     with _dask_client(config) as client:
         topic = f"csbench-start-{uuid.uuid4().hex}"
-        started: dict[int, tuple[float, str]] = {}
+        started: dict[int, tuple[float, str]] = {}  # task index -> (when, where) its attempt started
         client.subscribe_topic(topic, lambda event: started.__setitem__(
             event[1]["index"], (time.perf_counter(), event[1]["worker"])))
-        pending = {client.submit(_dask_task, topic, i, task, config, pure=False): (i, task)
-                   for i, task in enumerate(tasks)}
+        pending: dict = {}  # future -> (task index, task)
+
+        def submit(index: int, task: Task) -> None:
+            pending[client.submit(_dask_task, topic, index, task, config, pure=False)] = (index, task)
+
+        for index, task in enumerate(tasks):
+            submit(index, task)
+        resubmitted: Counter = Counter()
         try:
             while pending:
                 with suppress(distributed.TimeoutError):
                     distributed.wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
                 for future in [f for f in pending if f.done()]:
                     index, task = pending.pop(future)
-                    start = started.get(index, (time.perf_counter(), ""))[0]
-                    yield _dask_result(future, task, config, start)
+                    start, worker = started.pop(index, (time.perf_counter(), ""))
+                    if _bystander(future, worker) and resubmitted[index] < _RESUBMISSIONS:
+                        resubmitted[index] += 1
+                        submit(index, task)
+                    else:
+                        yield _dask_result(future, task, config, start)
                 yield from _dask_timeouts(client, pending, started, config)
         finally:  # nothing of this run keeps running on the cluster
             client.cancel(list(pending))
+
+
+# Times a task is resubmitted after a worker died that was running another task while it waited.
+_RESUBMISSIONS = 3
+
+
+def _bystander(future, worker: str) -> bool:
+    """Whether the future failed because its worker died while it waited there (another task
+    was running): `worker` is where the task last started ("" if it never did)."""
+    from distributed import KilledWorker
+
+    exc = future.exception() if future.status == "error" else None
+    return isinstance(exc, KilledWorker) and exc.last_worker.address != worker
 
 
 def _dask_task(topic: str, index: int, task: Task, config: RunConfig) -> TaskResult:
@@ -197,9 +222,15 @@ def _dask_task(topic: str, index: int, task: Task, config: RunConfig) -> TaskRes
     return run_task(task, config)
 
 
+# Our local cluster holds one task per worker and does not retry a task whose worker died: the
+# death is that task's (as in the process pool), and tasks are deterministic, so a rerun would die too.
+_LOCAL_SCHEDULER = {"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 0}
+
+
 @contextmanager
 def _dask_client(config: RunConfig):
     """A client of `config.scheduler`, or of a local cluster on loopback closed on exit."""
+    import dask
     from distributed import Client, LocalCluster
 
     if config.scheduler:
@@ -211,8 +242,9 @@ def _dask_client(config: RunConfig):
         with client:
             yield client
         return
-    with LocalCluster(n_workers=max(1, config.workers), threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+    with dask.config.set(_LOCAL_SCHEDULER), \
+            LocalCluster(n_workers=max(1, config.workers), threads_per_worker=1, processes=True,
+                         host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -226,23 +258,28 @@ def _dask_result(future, task: Task, config: RunConfig, start: float) -> TaskRes
     exc = future.exception() if future.status == "error" else None
     if isinstance(exc, KeyboardInterrupt):
         raise exc
-    reason = f"worker died: {exc}" if isinstance(exc, KilledWorker) else f"dask: {type(exc).__name__}: {exc}"
-    return failed_result(task, config, reason.splitlines()[0][:500], start)
+    if isinstance(exc, KilledWorker):
+        reason = f"worker died: {exc.allowed_failures + 1} Dask worker(s) died running it"
+    else:
+        reason = f"dask: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+    return failed_result(task, config, reason, start)
 
 
 def _dask_timeouts(client, pending: dict, started: dict, config: RunConfig) -> Iterator[TaskResult]:
-    """Fail the tasks running past the timeout; restart their workers, since a thread cannot be
-    stopped (a worker without a nanny cannot be restarted and stays busy)."""
+    """Fail the tasks running past the timeout and restart their workers, since a thread cannot be
+    stopped (a worker without a nanny cannot be restarted: it stays busy). An attempt whose worker
+    has left the cluster meanwhile ended with it; Dask retries or fails that task."""
     timeout = config.task_timeout
-    if timeout is None:
-        return
-    for future, (index, task) in list(pending.items()):
-        start, worker = started.get(index, (time.perf_counter(), ""))
-        if time.perf_counter() - start >= timeout:
+    now = time.perf_counter()
+    overdue = {future: item for future, item in pending.items()
+               if timeout is not None and now - started.get(item[0], (now, ""))[0] >= timeout}
+    workers = client.scheduler_info()["workers"] if overdue else {}
+    for future, (index, task) in overdue.items():
+        start, worker = started.pop(index)
+        if worker in workers:
             del pending[future]
             future.cancel()
-            with suppress(Exception):
-                client.restart_workers([worker])
+            client.restart_workers([worker], timeout=30, raise_for_error=False)
             yield failed_result(task, config, f"timed out after {timeout:g} s", start)
 
 

@@ -41,13 +41,20 @@ class Killed(Prior):
 
 
 class Hanging(Prior):
+    """Sleeps for $CSBENCH_TEST_HANG_SECONDS (forever when unset), so a test whose executor fails
+    to stop it ends anyway, with this task `ok`. Writes its pid to $CSBENCH_TEST_PID_FILE first."""
     name = "hanging"
     kind = "other"
     description = "never returns"
 
     def recover(self, problem):
-        while _misbehaves(problem):
-            time.sleep(1)
+        if _misbehaves(problem):
+            if "CSBENCH_TEST_PID_FILE" in os.environ:
+                with open(os.environ["CSBENCH_TEST_PID_FILE"], "w") as file:
+                    file.write(str(os.getpid()))
+            end = time.monotonic() + float(os.environ.get("CSBENCH_TEST_HANG_SECONDS", "inf"))
+            while time.monotonic() < end:
+                time.sleep(0.2)
         return _adjoint(problem)
 
 
