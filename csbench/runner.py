@@ -24,6 +24,7 @@ from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior
 from csbench.problem import Problem
 from csbench.rng import torch_generator
+from csbench.store import TASK_KEY
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Task:
         return (self.dataset, self.measurement, self.prior, self.m, self.noise, self.seed)
 
     def as_dict(self) -> dict:
-        return dict(zip(("dataset", "measurement", "prior", "m", "noise", "seed"), self.key))
+        return dict(zip(TASK_KEY, self.key))
 
 
 @dataclass
