@@ -54,6 +54,20 @@ def data_term(ax: Tensor, y: Tensor, link: str) -> Tensor:
     raise CsbenchError(f"latent optimisation does not know the {link!r} link")
 
 
+def data_term_and_gradient(operator: LinearOperator, g: Tensor, y: Tensor, link: str) -> tuple[Tensor, Tensor]:
+    """D(A g, y) per problem (..., B) and its gradient in g (..., B, n) by the chain rule,
+
+        grad_g D(A g, y) = A^T grad_u D(u, y)  at u = A g,
+
+    with the operator's own adjoint: autograd through `operator.forward` would run A^T in a
+    slower layout (a transposed view of A), and callers that also need A^T r share this one."""
+    with torch.enable_grad():
+        ax = operator.forward(g.detach()).requires_grad_(True)
+        loss = data_term(ax, y, link)
+        (grad_ax,) = torch.autograd.grad(loss.sum(), ax)
+    return loss.detach(), operator.adjoint(grad_ax)
+
+
 def decode_flat(decode: Decode, z: Tensor) -> Tensor:
     """G(z) flattened: z (..., k) -> (..., n), whatever shape `decode` gives each signal."""
     return decode(z).reshape(*z.shape[:-1], -1)
@@ -99,17 +113,15 @@ def optimise_latent(decode: Decode, problem: Problem, *, latent_dim: int, steps:
     z = initial_latents(problem.batch, restarts, latent_dim, generator).to(y.device).requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=lr)
 
-    def losses() -> Tensor:
-        ax = problem.operator.forward(decode_flat(decode, z))
-        return data_term(ax, y, problem.link) + penalty * z.pow(2).sum(-1)
-
     with torch.enable_grad():
         for _ in range(steps):
             optimiser.zero_grad(set_to_none=True)
-            losses().sum().backward()
+            g = decode_flat(decode, z)
+            _, grad_g = data_term_and_gradient(problem.operator, g, y, problem.link)
+            torch.autograd.backward((g, penalty * z.pow(2).sum()), (grad_g, None))
             optimiser.step()
     with torch.no_grad():
-        final = losses()
+        final = data_term(problem.operator.forward(decode_flat(decode, z)), y, problem.link) + penalty * z.pow(2).sum(-1)
         z_best = pick_best(z.detach(), final)                        # (B, k)
         return decode(z_best), z_best, pick_best(final, final)
 
