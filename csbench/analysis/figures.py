@@ -94,7 +94,7 @@ def savings_figure(families: Mapping[str, pd.DataFrame], *, headline: Mapping | 
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set(xlabel="target per-pixel MSE", ylabel="measurements saved (x)")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: curves stay clear
     return fig
 
 
