@@ -163,8 +163,8 @@ def claim(results: pd.DataFrame, *, paper_band: tuple[float, float] = (5, 10), n
     floor = _floor(group, g) if g else float("nan")
     published = _comparison(group[group["prior"].isin([g, *family_members(group, "lasso")])], key,
                             2 * floor, "lasso", PUBLISHED_RULE,
-                            f"target MSE = 2 x the error floor of {g} (minimum over m of its mean MSE): "
-                            f"2 x {floor:.4g}, the paper's comparison point", boot, options)
+                            f"target MSE = 2 x the error floor (minimum over m of the mean MSE) of {g or 'vae'}"
+                            + (f": 2 x {floor:.4g}" if g else "") + ", the paper's comparison point", boot, options)
     floors = error_floors(group, "generative")
     strongest = _comparison(group, key, headline_target(group), "non-generative", STRONGEST_RULE,
                             f"{TARGET_RULE}: 2 x {floors.min():.4g} ({floors.idxmin()})" if len(floors) else
