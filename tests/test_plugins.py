@@ -84,3 +84,12 @@ def test_the_package_example_declares_its_entry_point_and_passes_check(tmp_path,
 def test_the_single_file_example_passes_check(capsys):
     assert main(["check", "examples/min_norm_prior.py"]) == 0
     assert "min-norm: all checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/plugins.md"])
+def test_the_documented_first_prior_passes_check(page, tmp_path, capsys):
+    text = (Path(__file__).resolve().parents[1] / page).read_text()
+    start = text.index("# my_prior.py")
+    (tmp_path / "my_prior.py").write_text(text[start:text.index("```", start)])
+    assert main(["check", str(tmp_path / "my_prior.py")]) == 0
+    assert "back-projection: all checks passed" in capsys.readouterr().out
