@@ -186,12 +186,12 @@ def _checked(values: dict, where: str = "") -> dict:
 
 
 def make_config(preset: str | None = None, file: str | None = None, **overrides: object) -> RunConfig:
-    """The preset (the argument, else the file's `preset` key, else "default"), then the TOML
-    file's keys, then explicit overrides (None means not given)."""
+    """The preset, then the TOML file's keys, then explicit overrides (None means not given).
+    The preset is the argument, unless it is None or "default" and the file names one."""
     from_file = _normalised(_read_toml(file), f" in {file}") if file else {}
     given = _normalised({k: v for k, v in overrides.items() if v is not None}, "")
-    values = _checked(_preset(preset or from_file.pop("preset", "default")))
-    from_file.pop("preset", None)
+    chosen = from_file.pop("preset", None)
+    values = _checked(_preset(chosen if chosen is not None and preset in (None, "default") else preset or "default"))
     values.update(_checked(from_file, f" (in {file})"))
     values.update(_checked(given))
     config = replace(RunConfig(), **values)

@@ -37,7 +37,25 @@ def test_preset_key_acts_as_a_preset_under_the_files_keys(tmp_path):
     assert config.priors == PRESETS["quick"]["priors"] and config.n_images == PRESETS["quick"]["n_images"]
     paper = make_config("paper", path)  # a preset given on the command line wins over the file's
     assert paper.preset == "paper" and paper.n_images == 300 and paper.m == (25, 50)
+    assert make_config("default", path).preset == "quick"  # "default": what the CLI passes when not told
     assert make_config(None).preset == "default"
+
+
+def test_preset_key_through_the_command_line(tmp_path, monkeypatch):
+    """`compare --config` with `preset = "quick"` runs the quick preset's grid (compare stubbed out)."""
+    import csbench.compare
+
+    seen = {}
+
+    def fake_compare(config, **kwargs):
+        seen["config"] = config
+        raise CsbenchError("stop here")
+
+    monkeypatch.setattr(csbench.compare, "compare", fake_compare)
+    path = toml(tmp_path, 'preset = "quick"\nn-images = 2\n')
+    assert main(["compare", "--config", path, "--out", str(tmp_path / "out")]) == 2
+    assert seen["config"].preset == "quick" and seen["config"].priors == PRESETS["quick"]["priors"]
+    assert seen["config"].n_images == 2
 
 
 def test_an_unknown_key_lists_the_valid_keys(tmp_path):
