@@ -1,0 +1,120 @@
+"""Executors: a task past the timeout or whose worker dies fails alone and the sweep goes on;
+Ctrl-C stops a hung run at once and keeps what finished; a bad Dask scheduler is one error line."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from csbench.cli import main
+from csbench.config import make_config
+from csbench.executors import EXECUTORS
+from csbench.runner import task_grid
+
+PLUGIN = "tests/plugins/dying_priors.py"
+
+
+@pytest.fixture(autouse=True)
+def bounded_hang(monkeypatch):
+    """A `hanging` task that the executor fails to stop returns (ok) after a minute: the test fails
+    instead of hanging."""
+    monkeypatch.setenv("CSBENCH_TEST_HANG_SECONDS", "60")
+
+
+def run(executor, priors, m="10", **kw):
+    config = make_config("quick", dataset="mnist", priors=priors, m=m, n_images=2, n_validation=2,
+                         executor=executor, workers=2, plugins=PLUGIN, quiet=True, **kw)
+    results = list(EXECUTORS[executor](task_grid(config), config))
+    assert sorted(r.task.key for r in results) == sorted(t.key for t in task_grid(config))  # none lost
+    return {(r.task.prior, r.task.m): r for r in results}
+
+
+def errors(result):
+    assert result.status == "failed" and len(result.rows) == 2
+    assert all(row["status"] == "failed" for row in result.rows)
+    return {row["error"] for row in result.rows}
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_task_past_the_timeout_fails_and_the_sweep_goes_on(executor):
+    results = run(executor, "hanging,adjoint", m="10,25", task_timeout=3)
+    for m in (10, 25):
+        assert errors(results["hanging", m]) == {"timed out after 3 s"}
+        assert results["adjoint", m].status == "ok"
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_worker_that_dies_fails_its_task_only(executor, monkeypatch):
+    monkeypatch.setenv("CSBENCH_TEST_MISBEHAVE_AT", "25")
+    timeout = {"serial": 60, "processes": None}[executor]  # serial isolates tasks only with a timeout
+    results = run(executor, "exiting,killed,adjoint", m="10,25", task_timeout=timeout)
+    assert errors(results["exiting", 25]) == {"worker died: exit code 3"}
+    assert errors(results["killed", 25]) == {"worker died: killed by SIGKILL"}
+    assert all(results[prior, m].status == "ok" for prior, m in results if m == 10 or prior == "adjoint")
+
+
+def test_without_a_timeout_serial_runs_in_this_process():
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    results = run("serial", "adjoint")
+    assert results["adjoint", 10].status == "ok"
+    assert {p.pid for p in psutil.Process().children(recursive=True)} == before
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
+def test_ctrl_c_stops_a_hung_run_and_keeps_the_finished_tasks(executor, tmp_path):
+    pid_file = tmp_path / "hanging.pid"
+    env = {**os.environ, "CSBENCH_TEST_PID_FILE": str(pid_file), "CSBENCH_TEST_HANG_SECONDS": "600"}
+    timeout = ["--task-timeout", "600"] if executor == "serial" else []  # serial: in a child process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "csbench", "compare", "--preset", "quick", "--quiet", "--plugin", PLUGIN,
+         "--priors", "adjoint,hanging", "--m", "10", "--n-images", "2", "--executor", executor,
+         "--workers", "2", "--out", str(tmp_path / "out"), *timeout],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_for(lambda: pid_file.exists() and _stored(tmp_path / "out") == ["adjoint"], proc)
+        proc.send_signal(signal.SIGINT)
+        stderr = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 2 and stderr.startswith("error: interrupted") and "Traceback" not in stderr
+    assert _stored(tmp_path / "out") == ["adjoint"]
+    _wait_for(lambda: not psutil.pid_exists(int(pid_file.read_text())))  # the hung worker is gone
+
+
+def _stored(out):
+    try:
+        with sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True) as db:
+            return sorted(p for (p,) in db.execute("SELECT prior FROM tasks"))
+    except sqlite3.Error:  # not created yet
+        return []
+
+
+def _wait_for(condition, proc=None, limit=120):
+    """Poll until `condition()` holds; fail if `proc` ends first or after `limit` seconds."""
+    end = time.monotonic() + limit
+    while not condition():
+        assert proc is None or proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.2)
+
+
+def test_dask_fails_a_timed_out_task_and_one_that_kills_its_worker():
+    """A real local cluster on loopback."""
+    results = run("dask", "hanging,exiting,adjoint", task_timeout=5)
+    assert errors(results["hanging", 10]) == {"timed out after 5 s"}
+    assert errors(results["exiting", 10]) == {"worker died: 1 Dask worker(s) died running it"}
+    assert results["adjoint", 10].status == "ok"
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "tcp://127.0.0.1:1"])
+def test_an_unusable_dask_scheduler_is_one_error_line(address, tmp_path, capsys):
+    code = main(["compare", "--preset", "quick", "--quiet", "--priors", "lasso-pixel", "--m", "10",
+                 "--n-images", "2", "--executor", "dask", "--scheduler", address, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: cannot reach the Dask scheduler at {address}: ")
+    assert len(err.strip().splitlines()) == 1
+
