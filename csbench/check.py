@@ -12,7 +12,8 @@ import inspect
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csbench.data import load_dataset
+from csbench.data import DATASETS, load_dataset
 from csbench.errors import CsbenchError
 from csbench.measurements import MEASUREMENTS, dottest, get_measurement
 from csbench.priors import Prior, PriorContext, SealedDataset, check_prior_class, load_plugin, registry
@@ -45,35 +46,58 @@ class Outcome:
     trace: str = ""
 
 
-class _Spy:
-    """The dataset behind the seal while `check` runs: records every route to the test split a
-    prior takes (a test-split read, or an attribute outside `VISIBLE`), with where it came from."""
+class _Breaches(list):
+    """Routes to the test split a prior took: (what, where in the plug-in) pairs."""
 
-    def __init__(self, dataset: Any, locate: Callable[[list], str]):
-        object.__setattr__(self, "_state", {"dataset": dataset, "locate": locate, "armed": False,
-                                            "breaches": []})
+    def __init__(self, locate: Callable[[list], str]):
+        super().__init__()
+        self.locate = locate
+
+    def record(self, what: str) -> None:
+        self.append((what, self.locate(traceback.extract_stack()[:-2])))
+
+
+class _Spy:
+    """The dataset behind the seal while `check` runs: records every attribute outside `VISIBLE`
+    a prior reaches through the seal (once `armed`)."""
+
+    def __init__(self, dataset: Any, breaches: _Breaches):
+        object.__setattr__(self, "_state", {"dataset": dataset, "breaches": breaches, "armed": False})
 
     def __getattribute__(self, name: str) -> Any:
         state = object.__getattribute__(self, "_state")
-        if name in ("split", "size"):
-            return object.__getattribute__(self, name)
-        if name not in VISIBLE and state["armed"]:
-            object.__getattribute__(self, "_breach")(f"the dataset's attribute {name!r}")
+        if name not in VISIBLE | {"split", "size"} and state["armed"]:
+            state["breaches"].record(f"the dataset's attribute {name!r}")
         return getattr(state["dataset"], name)
 
-    def _breach(self, what: str) -> None:
-        state = object.__getattribute__(self, "_state")
-        state["breaches"].append((what, state["locate"](traceback.extract_stack()[:-2])))
 
-    def split(self, which: str, n: int | None = None) -> Any:
-        state = object.__getattribute__(self, "_state")
-        if which == "test":
-            object.__getattribute__(self, "_breach")("split('test')")
-            raise CsbenchError("the prior read the test split (ground truth)")
-        return state["dataset"].split(which, n)
+@contextmanager
+def _test_reads_refused(breaches: _Breaches) -> Iterator[None]:
+    """While active, `split("test")` and `latents("test")` of every dataset class (whoever made
+    the dataset: the seal, `load_dataset` in the plug-in, ...) are recorded and refused."""
+    patched = []
+    for cls in DATASETS.values():
+        for method in ("split", "latents"):
+            original = getattr(cls, method, None)
+            if original is None:
+                continue
 
-    def size(self, which: str) -> int:
-        return object.__getattribute__(self, "_state")["dataset"].size(which)
+            def guard(self, which, *args, _original=original, _method=method, **kwargs):
+                if which == "test":
+                    breaches.record(f"{_method}('test')")
+                    raise CsbenchError("the prior read the test split (ground truth)")
+                return _original(self, which, *args, **kwargs)
+
+            patched.append((cls, method, cls.__dict__.get(method)))
+            setattr(cls, method, guard)
+    try:
+        yield
+    finally:
+        for cls, method, own in reversed(patched):
+            if own is None:
+                delattr(cls, method)
+            else:
+                setattr(cls, method, own)
 
 
 class _Hung(Exception):
@@ -169,7 +193,7 @@ class _Checker:
             self.hung = True
             self.outcomes.append(Outcome(name, "FAIL", str(exc), self.locate(exc.frames) or self.recover_at))
             return False
-        except Exception as exc:  # a crash is a failed check, with its message and place
+        except (Exception, SystemExit) as exc:  # a crash is a failed check, with its message and place
             frames = traceback.extract_tb(exc.__traceback__)
             self.outcomes.append(Outcome(name, "FAIL", f"{type(exc).__name__}: {exc}".splitlines()[0],
                                          self.locate(frames) or self.recover_at,
@@ -213,9 +237,16 @@ def contract(prior: Prior, dataset: str = "mnist", timeout: float = TIMEOUT) -> 
     """The outcome of every check for a prior instance on `dataset`'s validation images."""
     checker = _Checker(prior, timeout)
     data = load_dataset(dataset)
-    spy = _Spy(data, checker.locate)
-    sealed = SealedDataset(spy)
-    object.__getattribute__(spy, "_state")["armed"] = True
+    breaches = _Breaches(checker.locate)
+    with _test_reads_refused(breaches):  # first: the seal's own references are guarded too
+        spy = _Spy(data, breaches)
+        sealed = SealedDataset(spy)
+        object.__getattribute__(spy, "_state")["armed"] = True
+        return _run_checks(checker, prior, data, dataset, sealed, breaches)
+
+
+def _run_checks(checker: "_Checker", prior: Prior, data: Any, dataset: str, sealed: SealedDataset,
+                breaches: _Breaches) -> list[Outcome]:
     got: dict[str, Any] = {}
 
     def problem(images: list[int]) -> Problem:
@@ -265,9 +296,9 @@ def contract(prior: Prior, dataset: str = "mnist", timeout: float = TIMEOUT) -> 
         return "accepted y whose length does not match the operator (m - 1 measurements)"
 
     def sealed_test() -> str | None:
-        breaches = dict.fromkeys(object.__getattribute__(spy, "_state")["breaches"])  # once each, in order
-        return None if not breaches else "; ".join(
-            f"reached {what}" + (f" at {where}" if where else "") for what, where in list(breaches)[:3])
+        unique = list(dict.fromkeys(breaches))  # once each, in order
+        return None if not unique else "; ".join(
+            f"reached {what}" + (f" at {where}" if where else "") for what, where in unique[:3])
 
     run, first, output_check = checker.run, "setup", "the output check"
     ready = run(f"setup(context) on {dataset}", setup)

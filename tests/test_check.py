@@ -5,6 +5,7 @@ import re
 import pytest
 
 from csbench.cli import main
+from csbench.data import load_dataset
 
 BREAKERS = "tests/plugins/contract_breakers.py"
 CHECKS = ["setup(context) on mnist", "gaussian operator passes the dot-product test",
@@ -62,7 +63,7 @@ def test_a_hung_recover_fails_its_check_at_the_line_where_it_hangs(capsys):
     assert "ok   test split unreachable" in out  # checks that do not call the prior still run
 
 
-@pytest.mark.parametrize("probe", ["ProbeSplit", "ProbeBehind", "ProbeAttribute", "ProbeInSetup"])
+@pytest.mark.parametrize("probe", ["ProbeSplit", "ProbeBehind", "ProbeAttribute", "ProbeInSetup", "ProbeAround"])
 def test_every_route_to_the_test_split_fails_the_check(capsys, probe):
     """Whatever the seal lets through, a probe that tries a route to the test split fails:
     the seal refuses it (the recover crashes) or the dataset behind the seal records it."""
@@ -70,6 +71,7 @@ def test_every_route_to_the_test_split_fails_the_check(capsys, probe):
     assert code == 1, out
     failed = lines(out, "FAIL")
     assert failed and ("test split" in " ".join(failed) or "attribute" in " ".join(failed))
+    assert load_dataset("mnist").split("test", 1).shape == (1, 1, 28, 28)  # the guard is lifted afterwards
 
 
 def test_a_read_hidden_in_setup_is_still_reported_with_its_place(capsys):

@@ -93,3 +93,13 @@ class ProbeInSetup(BackProjection):
             getattr(context.dataset, "_read", context.dataset.split)("test", 1)
         except Exception:
             pass
+
+
+class ProbeAround(BackProjection):
+    name = "probe-around"
+    description = "loads the dataset by name itself, around the seal"
+
+    def recover(self, problem):
+        from csbench.data import load_dataset
+
+        return load_dataset(problem.dataset).split("test", problem.batch)
