@@ -233,10 +233,11 @@ def _changed(problem: Problem, before: tuple) -> str | None:
     return None
 
 
-def contract(prior: Prior, dataset: str = "mnist", timeout: float = TIMEOUT) -> list[Outcome]:
-    """The outcome of every check for a prior instance on `dataset`'s validation images."""
+def contract(prior: Prior, dataset: str = "mnist", timeout: float = TIMEOUT, data: Any = None) -> list[Outcome]:
+    """The outcome of every check for a prior instance on `dataset`'s validation images
+    (`data`: that dataset, when already loaded)."""
     checker = _Checker(prior, timeout)
-    data = load_dataset(dataset)
+    data = data or load_dataset(dataset)
     breaches = _Breaches(checker.locate)
     with _test_reads_refused(breaches):  # first: the seal's own references are guarded too
         spy = _Spy(data, breaches)
@@ -326,11 +327,12 @@ def check_plugin(spec: str, dataset: str = "mnist", timeout: float = TIMEOUT,
                  show_traceback: bool = False) -> list[Outcome]:
     """Print one line per check (and where a failure happened); return the failures."""
     cls = resolve(spec)
-    if not timeout > 0:
-        raise CsbenchError(f"--timeout must be a positive number of seconds, got {timeout}")
+    if not 0 < timeout <= 10 ** 6:
+        raise CsbenchError(f"--timeout must be a positive number of seconds (at most 1e6), got {timeout}")
+    data = load_dataset(dataset)
     print(f"checking {cls.name} ({cls.kind}, {', '.join(map(_shown, _roots(cls)))}): {cls.description}")
     print(f"  on {dataset} validation images, m = {M}, sigma = {NOISE}, timeout {timeout:g} s per call")
-    outcomes = contract(cls(), dataset, timeout)
+    outcomes = contract(cls(), dataset, timeout, data)
     for outcome in outcomes:
         print(f"  {outcome.status:<4} {outcome.name}" + (f": {outcome.reason}" if outcome.reason else ""))
         if outcome.status == "FAIL" and outcome.where:

@@ -87,6 +87,8 @@ def test_a_registered_prior_is_checked_by_name(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["check", f"{BREAKERS}:BackProjection", "--timeout", "0"], "--timeout must be a positive"),
+    (["check", f"{BREAKERS}:BackProjection", "--timeout", "inf"], "--timeout must be a positive"),
+    (["check", f"{BREAKERS}:BackProjection", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["check", "no/such/file.py"], "does not exist"),
     (["check", f"{BREAKERS}:Nothing"], "has no attribute 'Nothing'"),
 ])
