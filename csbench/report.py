@@ -44,7 +44,7 @@ def write_outputs(out: Path, against: Path | None = None) -> pd.DataFrame | None
     """Everything of the output contract, from `out/results.sqlite`; with `against` (a run directory
     holding summary.csv) also comparison.csv, returned (`compare_summaries`)."""
     out = Path(out)
-    store = ResultStore(out / "results.sqlite")
+    store = ResultStore(out / "results.sqlite", read_only=True)
     results, meta = store.results(), {**store.meta(), "sessions": store.sessions()}
     recons, experiments, tuning = store.reconstructions(), store.experiments(), _tuning(store)
     store.close()

@@ -51,9 +51,15 @@ def _quantise(image: np.ndarray) -> bytes:
 class ResultStore:
     """SQLite store at `path` (created on first use)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
+        """Open (or create) the store; `read_only` opens an existing one without changing a byte
+        (`csbench report`), so a committed reference stays as it was."""
         self.path = Path(path)
         try:
+            if read_only:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self.conn.execute("SELECT name FROM sqlite_master").fetchall()  # a damaged file fails here
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path)
             self.conn.executescript(_SCHEMA)
@@ -116,7 +122,9 @@ class ResultStore:
     def finished(self) -> dict[tuple, str]:
         """{task key (dataset, measurement, prior, m, noise, seed): fingerprint} of the tasks that
         need no rerun (status ok or skipped); failed tasks are absent, so they are retried."""
-        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, fingerprint FROM tasks "
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(tasks)")}
+        fingerprint = "fingerprint" if "fingerprint" in columns else "''"  # read-only old store
+        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, {fingerprint} FROM tasks "
                                  "WHERE status IN ('ok', 'skipped')").fetchall()
         return {(d, ms, p, int(m), float(s), int(sd)): fp or "" for d, ms, p, m, s, sd, fp in rows}
 
@@ -141,9 +149,15 @@ class ResultStore:
     def tuning(self) -> pd.DataFrame:
         """Validation score (mean MSE; NaN where the grid point failed) of every tuning-grid point,
         with `params` as JSON text and `chosen` as bool; empty for stores written before it."""
+        if not self._has_table("tuning"):
+            return pd.DataFrame(columns=[*TASK_KEY, "params", "score", "chosen"])
         frame = pd.read_sql_query(f"SELECT {', '.join(TASK_KEY)}, params, score, chosen FROM tuning", self.conn)
         frame["chosen"] = frame["chosen"].astype(bool)
         return frame
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
 
     def reconstructions(self) -> pd.DataFrame:
         """One row per stored reconstruction with an `image` column of float arrays in [0, 1]."""

@@ -100,3 +100,19 @@ def test_a_file_that_is_not_a_store_is_a_clean_error(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(CsbenchError, match="cannot use .* as a result store"):
         ResultStore(path)
+
+
+def test_read_only_opening_changes_no_byte_of_an_old_store(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE tasks (dataset TEXT, measurement TEXT, prior TEXT, m INTEGER, noise REAL, "
+                 "seed INTEGER, status TEXT NOT NULL, seconds REAL, finished TEXT)")
+    conn.execute("INSERT INTO tasks VALUES ('mnist', 'gaussian', 'vae', 25, 0.1, 0, 'ok', 1.0, '')")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    store = ResultStore(path, read_only=True)
+    assert store.tuning().empty and len(store.finished()) == 1 and store.meta() == {}
+    store.close()
+    assert path.read_bytes() == before
