@@ -1,6 +1,7 @@
 """`csbench check`: one line per named check, each rule caught by a prior that breaks it, the place
 in the plug-in where it failed, `--traceback`, the timeout, and the sealed test split."""
 import re
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,13 @@ def test_a_crash_names_the_plugin_line_and_traceback_shows_the_rest(capsys):
     assert "rerun with --traceback" in out and "Traceback (most recent call last)" not in out
     code, out = check(capsys, "tests/plugins/odd_priors.py:Crashing", "--traceback")
     assert code == 1 and "Traceback (most recent call last)" in out and 'raise RuntimeError("solver diverged")' in out
+
+
+def test_an_error_inside_csbench_is_placed_at_the_plugin_line_that_called_it(capsys):
+    code, out = check(capsys, f"{BREAKERS}:ImageShaped")
+    source = Path(BREAKERS).read_text().splitlines()
+    where = re.search(rf"at {re.escape(BREAKERS)}:(\d+) \(in recover\)", out)
+    assert code == 1 and where and "problem.operator.forward(x)" in source[int(where.group(1)) - 1]
 
 
 def test_a_hung_recover_fails_its_check_at_the_line_where_it_hangs(capsys):

@@ -103,3 +103,14 @@ class ProbeAround(BackProjection):
         from csbench.data import load_dataset
 
         return load_dataset(problem.dataset).split("test", problem.batch)
+
+
+class ImageShaped(BackProjection):
+    """The classic first mistake: images, not flattened signals, passed to the operator."""
+    name = "image-shaped"
+    description = "passes (B, C, H, W) to forward"
+
+    def recover(self, problem):
+        x = torch.zeros(problem.batch, *problem.shape)
+        residual = problem.operator.forward(x) - problem.y
+        return x + residual.mean()
