@@ -3,6 +3,10 @@
     vae:   Bora et al.: Adam lr 1e-3, batch 100, negative ELBO (Bernoulli BCE + KL), 100 epochs on mnist.
     dcgan: Radford et al.: Adam lr 2e-4, betas (0.5, 0.999), batch 64, non-saturating GAN loss
            with BCE-with-logits; 25 epochs on mnist (8,000 digits).
+    score: a noise-conditional U-Net denoiser trained by denoising score matching (score_net.py):
+           Adam lr 2e-3 with cosine decay, batch 32, 10 epochs, log sigma ~ N(-1, 1.4^2), EMA 0.995 of the
+           weights (the EMA weights are saved); quality: denoising error on held-out images per
+           noise level and a grid of unconditional annealed-Langevin samples (score_quality).
 
 Deterministic under `seed` on a given machine: weight init, shuffling and noise all come from one
 explicit torch.Generator, and torch's deterministic algorithms are switched on while training.
@@ -12,6 +16,7 @@ first 200 validation images is stored in the sidecar (protocol in REPRESENTATION
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -31,9 +36,12 @@ from csbench.rng import torch_generator
 SETTINGS: dict[str, dict[str, Any]] = {
     "vae": {"epochs": 100, "batch_size": 100, "lr": 1e-3, "betas": [0.9, 0.999]},
     "dcgan": {"epochs": 25, "batch_size": 64, "lr": 2e-4, "betas": [0.5, 0.999]},
+    "score": {"epochs": 10, "batch_size": 32, "lr": 2e-3, "betas": [0.9, 0.999], "ema": 0.995,
+              "p_mean": -1.0, "p_std": 1.4, "sigma_min": 0.005, "sigma_max": 20.0,
+              "net": {"width": 16, "emb": 64, "sigma_data": 0.5}},
 }
 DEFAULT_N_TRAIN = {"fashion-mnist": 20_000}
-DEFAULT_EPOCHS = {("vae", "fashion-mnist"): 30, ("dcgan", "fashion-mnist"): 10}
+DEFAULT_EPOCHS = {("vae", "fashion-mnist"): 30, ("dcgan", "fashion-mnist"): 10, ("score", "fashion-mnist"): 4}
 REPRESENTATION_PROTOCOL = {"split": "validation", "n_images": 200, "steps": 500, "restarts": 3, "lr": 0.05}
 
 
@@ -44,16 +52,17 @@ def default_checkpoint_dir() -> Path:
 
 
 def train(model: str, dataset: str, *, epochs: int | None = None, seed: int = 0, out: Path | None = None,
-          n_train: int | None = None, quiet: bool = False) -> Path:
-    """Train `model` ("vae" | "dcgan") on `dataset`'s train split; returns the checkpoint path.
+          n_train: int | None = None, quiet: bool = False, options: dict[str, Any] | None = None) -> Path:
+    """Train `model` ("vae" | "dcgan" | "score") on `dataset`'s train split; returns the checkpoint path.
 
     Writes `out` (default `<checkpoint dir>/{model}-{dataset}.pt`), its JSON sidecar and the loss
-    curve `out.with_suffix(".png")`.
+    curve `out.with_suffix(".png")`. `options` overrides entries of SETTINGS[model] (e.g. a tiny
+    score net for tests: {"net": {"width": 4}, "quality_images": 8}).
     """
     if model not in SETTINGS:
         raise CsbenchError(f"cannot train {model!r}; trainable models: {', '.join(SETTINGS)}")
     data = load_dataset(dataset)
-    settings = dict(SETTINGS[model])
+    settings = {**SETTINGS[model], **(options or {})}
     settings["epochs"] = epochs if epochs is not None else DEFAULT_EPOCHS.get((model, data.name), settings["epochs"])
     if settings["epochs"] < 1:
         raise CsbenchError(f"epochs must be >= 1, got {settings['epochs']}")
@@ -66,7 +75,7 @@ def train(model: str, dataset: str, *, epochs: int | None = None, seed: int = 0,
     torch.use_deterministic_algorithms(True)
     try:
         start = time.perf_counter()
-        fit = _fit_vae if model == "vae" else _fit_dcgan
+        fit = {"vae": _fit_vae, "dcgan": _fit_dcgan, "score": _fit_score}[model]
         network, curves = fit(x, settings, generator, quiet)
         seconds = time.perf_counter() - start
     finally:
@@ -81,7 +90,13 @@ def train(model: str, dataset: str, *, epochs: int | None = None, seed: int = 0,
     }
     save_checkpoint(network, out, metadata)
     plot_curves(curves, out.with_suffix(".png"), f"{model} on {data.name}")
-    update_sidecar(out, **measure_representation_error(network, data, seed))
+    if model == "score":
+        from csbench.generative.score import score_quality
+        update_sidecar(out, **score_quality(network, data, seed, out.with_name(out.stem + "-samples.png"),
+                                            n_images=int(settings.get("quality_images", 200)),
+                                            n_samples=int(settings.get("quality_samples", 64))))
+    else:
+        update_sidecar(out, **measure_representation_error(network, data, seed))
     return out
 
 
@@ -159,6 +174,44 @@ def _fit_dcgan(x: Tensor, settings: dict, generator: torch.Generator, quiet: boo
             curves["generator"].append(round(g_total / x.shape[0], 4))
             bar.set_postfix(d=curves["discriminator"][-1], g=curves["generator"][-1])
     return gen, curves
+
+
+def _fit_score(x: Tensor, settings: dict, generator: torch.Generator, quiet: bool):
+    """Denoising score matching (score_net.ScoreUNet.loss) with Adam, cosine lr decay to lr/20 and
+    an exponential moving average of the weights, which is what is returned (and saved)."""
+    from csbench.generative.score_net import ScoreUNet
+
+    net = ScoreUNet(shape=tuple(x.shape[1:]), **settings["net"])
+    net.reset_parameters(generator)
+    ema = ScoreUNet(shape=tuple(x.shape[1:]), **settings["net"])
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    optimiser = torch.optim.Adam(net.parameters(), lr=settings["lr"], betas=tuple(settings["betas"]))
+    per_epoch = -(-x.shape[0] // settings["batch_size"])
+    steps = settings["epochs"] * per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps)))
+    decay = float(settings["ema"])
+    curve: list[float] = []
+    with tqdm(total=steps, desc="score", disable=quiet) as bar:
+        for _ in range(settings["epochs"]):
+            total = 0.0
+            for index in _batches(x.shape[0], settings["batch_size"], generator):
+                loss = net.loss(x[index], generator, settings["p_mean"], settings["p_std"],
+                                settings["sigma_min"], settings["sigma_max"])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                with torch.no_grad():
+                    for target, source in zip(ema.state_dict().values(), net.state_dict().values()):
+                        if target.dtype.is_floating_point:
+                            target.mul_(decay).add_(source, alpha=1 - decay)
+                total += loss.item() * index.numel()
+                bar.update()
+            curve.append(round(total / x.shape[0], 5))
+            bar.set_postfix(loss=curve[-1])
+    return ema, {"loss": curve}
 
 
 def plot_curves(curves: dict[str, list[float]], path: Path, title: str) -> None:
