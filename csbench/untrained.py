@@ -12,17 +12,20 @@ shift). Only the weights W are fitted, to the measurements of each instance:
 With k channels, L levels and C output channels there are L (k^2 + 2k) + C k parameters, fewer
 than the pixels: the architecture itself is the (underparametrised) prior. Every instance has its
 own weights, stacked along the batch axis, so B fits run as one tensor program (batched 1 x 1
-convolutions are einsums); nothing is shared between instances.
+convolutions are einsums); nothing is shared between instances. The points of a tuning grid
+(decoders of different widths) fit side by side in the same loop: their outputs are measured
+together, reading each A once per step for all of them.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from csbench.generative.latent import check_measurements
+from csbench.generative.latent import check_measurements, data_term_and_gradient
 from csbench.priors import Prior, as_images
 from csbench.problem import Problem
 
@@ -49,10 +52,14 @@ def init_decoder(batch: int, channels: int, levels: int, shape: tuple[int, int, 
 
 
 def channel_norm(h: Tensor, scale: Tensor, shift: Tensor, eps: float = 1e-5) -> Tensor:
-    """Normalise each channel of h (B, k, H, W) over its pixels, then scale and shift (B, k)."""
-    mean = h.mean(dim=(2, 3), keepdim=True)
-    var = h.var(dim=(2, 3), unbiased=False, keepdim=True)
-    return (h - mean) / torch.sqrt(var + eps) * scale[..., None, None] + shift[..., None, None]
+    """Normalise each channel of h (B, k, H, W) over its pixels, then scale and shift (B, k):
+
+        (h - mean) / sqrt(var + eps) * scale + shift  =  a h + (shift - a mean),  a = scale / sqrt(var + eps)
+
+    (one pass for the statistics, one fused multiply-add over h)."""
+    var, mean = torch.var_mean(h, dim=(2, 3), unbiased=False, keepdim=True)
+    a = scale[..., None, None] * torch.rsqrt(var + eps)
+    return torch.addcmul(shift[..., None, None] - a * mean, h, a)
 
 
 def deep_decode(weights: dict[str, Tensor], seed_input: Tensor, image_size: tuple[int, int]) -> Tensor:
@@ -81,19 +88,42 @@ class DeepDecoderPrior(Prior):
     tuning = {"channels": [4, 8, 12]}
 
     def recover(self, problem: Problem) -> Tensor:
+        return self.fit(problem, [(int(self.params["channels"]), int(self.params["levels"]))])[0]
+
+    def recover_grid(self, problem: Problem, grid: list[dict[str, Any]]) -> list[Tensor | Exception]:
+        """A grid over the architecture (channels, levels) fits all its decoders in one loop, each
+        initialised in grid order, as consecutive `recover` calls would be."""
+        if any(set(point) - {"channels", "levels"} for point in grid):
+            return super().recover_grid(problem, grid)
+        try:
+            return self.fit(problem, [(int(point.get("channels", self.params["channels"])),
+                                       int(point.get("levels", self.params["levels"]))) for point in grid])
+        except Exception as exc:  # a failure of the shared loop fails every point
+            return [exc] * len(grid)
+
+    def fit(self, problem: Problem, architectures: list[tuple[int, int]]) -> list[Tensor]:
+        """x_hat (B, C, H, W) for each (channels, levels): the decoders' outputs (P, B, n) are
+        measured together and one Adam updates all weights (elementwise, so every decoder
+        takes exactly the steps it would take alone)."""
         check_measurements(problem)
-        channels, levels = int(self.params["channels"]), int(self.params["levels"])
-        height, width = problem.shape[1:]
-        seed_input, weights = init_decoder(problem.batch, channels, levels, problem.shape, problem.generator)
-        seed_input = seed_input.to(problem.device)
-        weights = {key: value.to(problem.device).requires_grad_(True) for key, value in weights.items()}
-        optimiser = torch.optim.Adam(list(weights.values()), lr=float(self.params["lr"]))
+        image_size = tuple(problem.shape[1:])
+        decoders = []
+        for channels, levels in architectures:
+            seed_input, weights = init_decoder(problem.batch, channels, levels, problem.shape, problem.generator)
+            decoders.append((seed_input.to(problem.device),
+                             {key: value.to(problem.device).requires_grad_(True) for key, value in weights.items()}))
+        optimiser = torch.optim.Adam([w for _, weights in decoders for w in weights.values()],
+                                     lr=float(self.params["lr"]), foreach=True)
+
+        def outputs() -> list[Tensor]:
+            return [deep_decode(weights, seed_input, image_size).flatten(1) for seed_input, weights in decoders]
+
         with torch.enable_grad():
             for _ in range(int(self.params["steps"])):
                 optimiser.zero_grad(set_to_none=True)
-                x = deep_decode(weights, seed_input, (height, width)).flatten(1)
-                (problem.operator.forward(x) - problem.y).pow(2).sum().backward()
+                xs = outputs()
+                _, grads = data_term_and_gradient(problem.operator, torch.stack(xs), problem.y, problem.link)
+                torch.autograd.backward(xs, list(grads))
                 optimiser.step()
         with torch.no_grad():
-            x = deep_decode(weights, seed_input, (height, width))
-        return as_images(x, problem.shape)
+            return [as_images(x, problem.shape) for x in outputs()]
