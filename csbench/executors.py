@@ -23,12 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from multiprocessing import get_context
+from multiprocessing import get_context, parent_process
 from multiprocessing.connection import Connection, wait
 
 import torch
@@ -56,6 +57,7 @@ def run_processes(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
 def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
     """A worker process: say it is ready, then run each task it is sent until its pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     torch.set_num_threads(threads)
     conn.send(None)
     while True:
@@ -67,6 +69,12 @@ def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
             conn.send(run_task(task, config))
         except KeyboardInterrupt as exc:  # raised by a prior itself: the parent stops as on Ctrl-C
             conn.send(exc)
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as its parent ends, even killed, even while a task hangs."""
+    wait([parent_process().sentinel])
+    os._exit(1)
 
 
 class _Worker:

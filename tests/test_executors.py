@@ -66,6 +66,25 @@ def test_without_a_timeout_serial_runs_in_this_process():
 
 @pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
 def test_ctrl_c_stops_a_hung_run_and_keeps_the_finished_tasks(executor, tmp_path):
+    proc, hung = _hung_run(executor, tmp_path)
+    proc.send_signal(signal.SIGINT)
+    stderr = _end(proc)
+    assert proc.returncode == 2 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith("error: interrupted"), stderr
+    assert _stored(tmp_path / "out") == ["adjoint"]
+    _wait_for(lambda: not psutil.pid_exists(hung), limit=60)  # the hung worker is gone
+
+
+def test_a_killed_run_leaves_no_hung_worker(tmp_path):
+    proc, hung = _hung_run("processes", tmp_path)
+    proc.kill()
+    _end(proc)
+    assert _stored(tmp_path / "out") == ["adjoint"]
+    _wait_for(lambda: not psutil.pid_exists(hung), limit=60)
+
+
+def _hung_run(executor, tmp_path):
+    """A compare run whose `adjoint` task is stored and whose `hanging` task hangs: (process, hung pid)."""
     pid_file = tmp_path / "hanging.pid"
     env = {**os.environ, "CSBENCH_TEST_PID_FILE": str(pid_file), "CSBENCH_TEST_HANG_SECONDS": "600"}
     timeout = ["--task-timeout", "600"] if executor == "serial" else []  # serial: in a child process
@@ -76,14 +95,18 @@ def test_ctrl_c_stops_a_hung_run_and_keeps_the_finished_tasks(executor, tmp_path
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         _wait_for(lambda: pid_file.exists() and _stored(tmp_path / "out") == ["adjoint"], proc)
-        proc.send_signal(signal.SIGINT)
-        stderr = proc.communicate(timeout=60)[1]
+    except AssertionError:
+        _end(proc)
+        raise
+    return proc, int(pid_file.read_text())
+
+
+def _end(proc):
+    """Wait for `proc` (killed after a minute); its stderr."""
+    try:
+        return proc.communicate(timeout=60)[1]
     finally:
         proc.kill()
-    assert proc.returncode == 2 and "Traceback" not in stderr, stderr
-    assert stderr.splitlines()[-1].startswith("error: interrupted"), stderr
-    assert _stored(tmp_path / "out") == ["adjoint"]
-    _wait_for(lambda: not psutil.pid_exists(int(pid_file.read_text())), limit=60)  # the hung worker is gone
 
 
 def _stored(out):
