@@ -24,7 +24,8 @@ import torch
 from csbench.data import DATASETS, load_dataset
 from csbench.errors import CsbenchError
 from csbench.measurements import MEASUREMENTS, dottest, get_measurement
-from csbench.priors import Prior, PriorContext, SealedDataset, check_prior_class, load_plugin, registry
+from csbench.naming import NAME_PATTERN, parse_name
+from csbench.priors import Prior, PriorContext, SealedDataset, check_prior_class, load_plugin, make_prior, registry
 from csbench.problem import Problem
 from csbench.runner import Task, make_problem, recover
 
@@ -315,24 +316,31 @@ def _run_checks(checker: "_Checker", prior: Prior, data: Any, dataset: str, seal
     return checker.outcomes
 
 
-def resolve(spec: str) -> type[Prior]:
-    """A registered prior name, `module:Class` or `path/to/file.py` (its first prior class)."""
-    if spec in registry():
-        return registry()[spec]
-    classes = load_plugin(spec)
-    return check_prior_class(classes[0], spec)
+def make(spec: str) -> Prior:
+    """A prior from a registered name (`lasso-dct` or `lasso-dct[lam=0.5]`), `module:Class` or
+    `path/to/file.py` (its first prior class), made with its default parameters."""
+    if NAME_PATTERN.match(spec.strip()) and parse_name(spec)[0] in registry():
+        return make_prior(spec)
+    cls = check_prior_class(load_plugin(spec)[0], spec)
+    try:
+        return cls()
+    except CsbenchError:
+        raise
+    except Exception as exc:  # the plug-in's own constructor: one error line (--traceback for more)
+        raise CsbenchError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
 
 
 def check_plugin(spec: str, dataset: str = "mnist", timeout: float = TIMEOUT,
                  show_traceback: bool = False) -> list[Outcome]:
     """Print one line per check (and where a failure happened); return the failures."""
-    cls = resolve(spec)
     if not 0 < timeout <= 10 ** 6:
         raise CsbenchError(f"--timeout must be a positive number of seconds (at most 1e6), got {timeout}")
+    prior = make(spec)
+    cls = type(prior)
     data = load_dataset(dataset)
-    print(f"checking {cls.name} ({cls.kind}, {', '.join(map(_shown, _roots(cls)))}): {cls.description}")
+    print(f"checking {prior.label} ({cls.kind}, {', '.join(map(_shown, _roots(cls)))}): {cls.description}")
     print(f"  on {dataset} validation images, m = {M}, sigma = {NOISE}, timeout {timeout:g} s per call")
-    outcomes = contract(cls(), dataset, timeout, data)
+    outcomes = contract(prior, dataset, timeout, data)
     for outcome in outcomes:
         print(f"  {outcome.status:<4} {outcome.name}" + (f": {outcome.reason}" if outcome.reason else ""))
         if outcome.status == "FAIL" and outcome.where:

@@ -88,9 +88,10 @@ def test_a_read_hidden_in_setup_is_still_reported_with_its_place(capsys):
     assert re.search(rf"reached split\('test'\) at {re.escape(BREAKERS)}:\d+ \(in setup\)", out)
 
 
-def test_a_registered_prior_is_checked_by_name(capsys):
-    code, out = check(capsys, "lasso-pixel")
-    assert code == 0 and "all checks passed (9 of 9)" in out and "(sparsity, baselines" in out
+def test_a_registered_prior_is_checked_by_name_with_parameters(capsys):
+    code, out = check(capsys, "lasso-pixel[lam=0.05]")
+    assert code == 0 and "checking lasso-pixel[lam=0.05] (sparsity, baselines" in out
+    assert "all checks passed (9 of 9)" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -99,6 +100,8 @@ def test_a_registered_prior_is_checked_by_name(capsys):
     (["check", f"{BREAKERS}:BackProjection", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["check", "no/such/file.py"], "does not exist"),
     (["check", f"{BREAKERS}:Nothing"], "has no attribute 'Nothing'"),
+    (["check", f"{BREAKERS}:NeedsArgument"], "NeedsArgument() failed: TypeError:"),
+    (["check", "lasso-pixel[colour=red]"], "has no parameter"),
 ])
 def test_bad_check_input_is_one_error_line(capsys, args, message):
     assert main(args) == 2

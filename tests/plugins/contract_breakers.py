@@ -114,3 +114,11 @@ class ImageShaped(BackProjection):
         x = torch.zeros(problem.batch, *problem.shape)
         residual = problem.operator.forward(x) - problem.y
         return x + residual.mean()
+
+
+class NeedsArgument(BackProjection):
+    name = "needs-argument"
+    description = "a constructor csbench cannot call"
+
+    def __init__(self, path, **params):
+        super().__init__(**params)
