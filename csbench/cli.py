@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --against: exit 1 when a (prior, m, noise) error is worse beyond both CIs")
 
     k = sub.add_parser("check", help="contract tests for a prior plug-in")
-    k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name")
+    k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name[key=value,...]")
     k.add_argument("--dataset", default="mnist", help="dataset to check on (default mnist)")
     k.add_argument("--timeout", type=float, default=300.0,
                    help="seconds each call of the prior may take before its check fails (default 300)")
