@@ -1,0 +1,156 @@
+"""The fast paths of the generative and untrained priors compute the same numbers as the plain
+formulations they replace (up to float rounding): the frozen DCGAN, the chain-rule data gradient,
+latent optimisation, and the tuning grids solved in one program."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from csbench.data.random_net import RandomReluGenerator
+from csbench.errors import CsbenchError
+from csbench.generative.latent import data_term, data_term_and_gradient, initial_latents, optimise_latent
+from csbench.generative.models import VAE, DCGANGenerator, FrozenDCGAN, freeze
+from csbench.generative.sparsegen import SparseGenPrior
+from csbench.measurements.base import DenseOperator
+from csbench.priors import Prior, PriorContext
+from csbench.problem import Problem
+from csbench.untrained import DeepDecoderPrior, channel_norm
+
+LINKS = ("identity", "abs", "sign")
+
+
+def close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-5) -> bool:
+    """|a - b| <= rtol max|b|: equal up to float32 rounding at the scale of b."""
+    return bool((a - b).abs().max() <= rtol * b.abs().max())
+
+
+def problem_for(x: torch.Tensor, m: int, seed: int, link: str = "identity", dataset: str = "") -> Problem:
+    """y = link(A x + e), A_ij ~ N(0, 1/m), for signals x (B, C, H, W)."""
+    batch, n = x.shape[0], x[0].numel()
+    g = torch.Generator().manual_seed(seed)
+    operator = DenseOperator(torch.randn(batch, m, n, generator=g) / m ** 0.5)
+    z = operator.forward(x.reshape(batch, n)) + 0.1 * torch.randn(batch, m, generator=g) / m ** 0.5
+    y = {"identity": z, "abs": z.abs(), "sign": torch.sign(z)}[link]
+    return Problem(y=y, operator=operator, shape=tuple(x.shape[1:]), noise=0.1, link=link, dataset=dataset,
+                   generator=torch.Generator().manual_seed(seed + 1))
+
+
+@pytest.fixture(scope="module")
+def trained_like_dcgan() -> DCGANGenerator:
+    """A DCGAN generator with random weights and non-trivial batch-norm statistics, in eval mode."""
+    net = DCGANGenerator()
+    g = torch.Generator().manual_seed(0)
+    net.reset_parameters(g)
+    for bn in (net.body[0], net.body[3]):
+        bn.running_mean.copy_(0.1 * torch.randn(bn.num_features, generator=g))
+        bn.running_var.copy_(0.5 + torch.rand(bn.num_features, generator=g))
+        bn.bias.data.copy_(0.1 * torch.randn(bn.num_features, generator=g))
+    return net.eval()
+
+
+def test_frozen_dcgan_is_the_same_generator(trained_like_dcgan):
+    frozen = freeze(trained_like_dcgan)
+    assert isinstance(frozen, FrozenDCGAN) and frozen.latent_dim == 100 and frozen.shape == (1, 28, 28)
+    z = torch.randn(3, 4, 100, generator=torch.Generator().manual_seed(1))
+    plain, fast = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    x_plain, x_fast = trained_like_dcgan.decode(plain), frozen.decode(fast)
+    assert x_fast.shape == (3, 4, 1, 28, 28) and close(x_fast, x_plain)
+    weights = torch.rand(x_plain.shape, generator=torch.Generator().manual_seed(2))
+    (x_plain * weights).sum().backward()
+    (x_fast * weights).sum().backward()
+    assert close(fast.grad, plain.grad)
+    assert not any(p.requires_grad for p in frozen.parameters()) and not list(frozen.parameters())
+
+
+def test_freeze_keeps_other_generators_and_refuses_training_batch_norm(trained_like_dcgan):
+    vae = VAE(latent_dim=2, hidden=8).train()
+    assert freeze(vae) is vae and not vae.training and not any(p.requires_grad for p in vae.parameters())
+    with pytest.raises(CsbenchError, match="eval mode"):
+        FrozenDCGAN(DCGANGenerator().train())
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_data_term_gradient_is_the_chain_rule(link):
+    x = torch.rand(5, 1, 6, 6, generator=torch.Generator().manual_seed(3))
+    problem = problem_for(x, m=20, seed=4, link=link)
+    g = torch.randn(3, 5, 36, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    plain = data_term(problem.operator.forward(g), problem.y, link)
+    (plain_grad,) = torch.autograd.grad(plain.sum(), g)
+    loss, grad = data_term_and_gradient(problem.operator, g, problem.y, link)
+    assert loss.shape == (3, 5) and grad.shape == g.shape
+    assert close(loss, plain) and close(grad, plain_grad)
+
+
+def small_relu_net() -> RandomReluGenerator:
+    return RandomReluGenerator((4, 64, 256), seed=3)
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_latent_optimisation_is_plain_adam_on_the_objective(link):
+    """The reference: autograd of D(A G(z), y) + penalty ||z||^2 through everything, Adam on z."""
+    net = small_relu_net()
+    decode = lambda z: net(z.reshape(-1, 4)).reshape(*z.shape[:-1], 1, 16, 16)   # noqa: E731
+    x = decode(torch.randn(4, 4, generator=torch.Generator().manual_seed(6)))
+    problem = problem_for(x, m=30, seed=7, link=link)
+    steps, lr, restarts, penalty = 40, 0.05, 3, 0.1
+    x_hat, _, loss = optimise_latent(decode, problem, latent_dim=4, steps=steps, lr=lr, restarts=restarts,
+                                     penalty=penalty, generator=torch.Generator().manual_seed(8))
+    z = initial_latents(4, restarts, 4, torch.Generator().manual_seed(8)).requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=lr)
+
+    def objective() -> torch.Tensor:
+        ax = problem.operator.forward(decode(z).flatten(-3))
+        return data_term(ax, problem.y, link) + penalty * z.pow(2).sum(-1)
+
+    for _ in range(steps):
+        optimiser.zero_grad()
+        objective().sum().backward()
+        optimiser.step()
+    with torch.no_grad():
+        final = objective()
+    best = final.argmin(0)
+    assert close(loss, final.min(0).values)
+    assert close(x_hat, decode(z.detach()[best, torch.arange(4)]), rtol=1e-4)
+
+
+def grid_both_ways(prior: Prior, problem_maker, grid: list[dict]) -> tuple[list, list]:
+    """(point by point, as the base class runs a grid; the prior's own recover_grid), each on a
+    fresh problem with the same seeds."""
+    return Prior.recover_grid(prior, problem_maker(), grid), prior.recover_grid(problem_maker(), grid)
+
+
+def test_sparsegen_lam_grid_in_one_program_equals_point_by_point():
+    network = small_relu_net()
+    dataset = SimpleNamespace(name="random-net", generator=network, shape=(1, 16, 16))
+    prior = SparseGenPrior(steps=60, restarts=2)
+    prior.setup(PriorContext(dataset=dataset, shape=dataset.shape))
+    x = network(torch.randn(3, 4, generator=torch.Generator().manual_seed(9))).reshape(3, 1, 16, 16)
+    grid = [{"lam": lam} for lam in prior.tuning["lam"]]
+    looped, batched = grid_both_ways(prior, lambda: problem_for(x, 40, seed=10, dataset="random-net"), grid)
+    assert len(batched) == len(grid)
+    for one, together in zip(looped, batched):
+        assert together.shape == x.shape and close(together, one, rtol=1e-4)
+    assert not close(looped[0], looped[-1])                     # the points do differ
+
+
+def test_deep_decoder_grid_in_one_loop_equals_point_by_point():
+    """Few steps: Adam turns float rounding into lr-sized steps where a gradient is ~0, so long
+    runs agree in error, not pixel by pixel."""
+    prior = DeepDecoderPrior(steps=10)
+    x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(11))
+    grid = [{"channels": c} for c in prior.tuning["channels"]]
+    looped, batched = grid_both_ways(prior, lambda: problem_for(x, 60, seed=12), grid)
+    assert len(batched) == len(grid)
+    for one, together in zip(looped, batched):
+        assert together.shape == x.shape and close(together, one, rtol=1e-4)
+
+
+def test_channel_norm_is_the_textbook_formula():
+    g = torch.Generator().manual_seed(13)
+    h, scale, shift = torch.randn(2, 3, 5, 5, generator=g), torch.rand(2, 3, generator=g), torch.randn(2, 3, generator=g)
+    mean = h.mean(dim=(2, 3), keepdim=True)
+    var = h.var(dim=(2, 3), unbiased=False, keepdim=True)
+    plain = (h - mean) / torch.sqrt(var + 1e-5) * scale[..., None, None] + shift[..., None, None]
+    assert close(channel_norm(h, scale, shift), plain)
