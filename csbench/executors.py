@@ -13,10 +13,11 @@ Failures of a task's process never end the sweep; the task gets status `failed`:
   ("worker died: ..."); a new worker takes the next task. In-process serial runs have no
   worker: a prior that ends the process ends csbench (finished tasks stay stored).
 - Ctrl-C ends every worker at once, hung or not, and propagates as KeyboardInterrupt.
-- Dask: the local cluster gives each worker one task at a time and never retries a task whose
-  worker died (tasks are deterministic: a retry would die again). A `--scheduler` cluster retries
-  as its `distributed.scheduler.allowed-failures` says (Dask's default: 3 times), then the task
-  fails. A timed-out task's worker is restarted through its nanny.
+- Dask: the local cluster never retries a task whose worker died while running it (tasks are
+  deterministic: a retry would die again); a `--scheduler` cluster retries as its
+  `distributed.scheduler.allowed-failures` says (Dask's default: 3 times), then the task fails.
+  A task that was only waiting on that worker is resubmitted. A timed-out task's worker is
+  restarted through its nanny.
 """
 from __future__ import annotations
 
@@ -191,6 +192,7 @@ def run_dask(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
         for index, task in enumerate(tasks):
             submit(index, task)
         resubmitted: Counter = Counter()
+        gone: set[str] = set()  # workers seen to have left while running a task
         try:
             while pending:
                 with suppress(distributed.TimeoutError):
@@ -203,7 +205,7 @@ def run_dask(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
                         submit(index, task)
                     else:
                         yield _dask_result(future, task, config, start)
-                yield from _dask_timeouts(client, pending, started, config)
+                yield from _dask_timeouts(client, pending, started, gone, config)
         finally:  # nothing of this run keeps running on the cluster
             client.cancel(list(pending))
 
@@ -230,9 +232,9 @@ def _dask_task(topic: str, index: int, task: Task, config: RunConfig) -> TaskRes
     return run_task(task, config)
 
 
-# Our local cluster holds one task per worker and does not retry a task whose worker died: the
-# death is that task's (as in the process pool), and tasks are deterministic, so a rerun would die too.
-_LOCAL_SCHEDULER = {"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 0}
+# Our local cluster does not retry a task whose worker died running it: the death is that task's
+# (as in the process pool), and tasks are deterministic, so a rerun would die too.
+_LOCAL_SCHEDULER = {"distributed.scheduler.allowed-failures": 0}
 
 
 @contextmanager
@@ -263,7 +265,9 @@ def _dask_result(future, task: Task, config: RunConfig, start: float) -> TaskRes
 
     if future.status == "finished":
         return future.result()
-    exc = future.exception() if future.status == "error" else None
+    if future.status != "error":
+        return failed_result(task, config, f"dask: the task was {future.status}", start)
+    exc = future.exception()
     if isinstance(exc, KeyboardInterrupt):
         raise exc
     if isinstance(exc, KilledWorker):
@@ -273,19 +277,24 @@ def _dask_result(future, task: Task, config: RunConfig, start: float) -> TaskRes
     return failed_result(task, config, reason, start)
 
 
-def _dask_timeouts(client, pending: dict, started: dict, config: RunConfig) -> Iterator[TaskResult]:
+def _dask_timeouts(client, pending: dict, started: dict, gone: set[str],
+                   config: RunConfig) -> Iterator[TaskResult]:
     """Fail the tasks running past the timeout and restart their workers, since a thread cannot be
     stopped (a worker without a nanny cannot be restarted: it stays busy). An attempt whose worker
-    has left the cluster meanwhile ended with it; Dask retries or fails that task."""
+    has left the cluster (now added to `gone`) ended with it; Dask retries or fails that task."""
     timeout = config.task_timeout
     now = time.perf_counter()
-    overdue = {future: item for future, item in pending.items()
-               if timeout is not None and now - started.get(item[0], (now, ""))[0] >= timeout}
+    overdue = {future: (index, task) for future, (index, task) in pending.items()
+               if timeout is not None and index in started and started[index][1] not in gone
+               and now - started[index][0] >= timeout}
     workers = client.scheduler_info()["workers"] if overdue else {}
     for future, (index, task) in overdue.items():
-        start, worker = started.pop(index)
-        if worker in workers:
+        start, worker = started[index]
+        if worker not in workers:
+            gone.add(worker)
+        else:
             del pending[future]
+            del started[index]
             future.cancel()
             client.restart_workers([worker], timeout=30, raise_for_error=False)
             yield failed_result(task, config, f"timed out after {timeout:g} s", start)
