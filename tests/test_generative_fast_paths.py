@@ -16,7 +16,7 @@ from csbench.generative.sparsegen import SparseGenPrior
 from csbench.measurements.base import DenseOperator
 from csbench.priors import Prior, PriorContext
 from csbench.problem import Problem
-from csbench.untrained import DeepDecoderPrior, channel_norm
+from csbench.untrained import DeepDecoderPrior, channel_norm, upsample
 
 LINKS = ("identity", "abs", "sign")
 
@@ -154,3 +154,10 @@ def test_channel_norm_is_the_textbook_formula():
     var = h.var(dim=(2, 3), unbiased=False, keepdim=True)
     plain = (h - mean) / torch.sqrt(var + 1e-5) * scale[..., None, None] + shift[..., None, None]
     assert close(channel_norm(h, scale, shift), plain)
+
+
+@pytest.mark.parametrize("size_in, size_out", [((7, 7), (14, 14)), ((4, 7), (7, 13))])
+def test_upsampling_is_bilinear_interpolation(size_in, size_out):
+    h = torch.randn(2, 3, *size_in, generator=torch.Generator().manual_seed(14))
+    plain = torch.nn.functional.interpolate(h, size=size_out, mode="bilinear", align_corners=False)
+    assert close(upsample(h, size_out), plain)
