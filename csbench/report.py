@@ -46,7 +46,7 @@ def write_outputs(out: Path, against: Path | None = None) -> pd.DataFrame | None
     out = Path(out)
     store = ResultStore(out / "results.sqlite", read_only=True)
     results, meta = store.results(), {**store.meta(), "sessions": store.sessions()}
-    recons, experiments, tuning = store.reconstructions(), store.experiments(), _tuning(store)
+    recons, experiments, tuning = store.reconstructions(), store.experiments(), store.tuning()
     store.close()
     reference = pd.read_csv(Path(against) / "summary.csv") if against is not None else None
     return render(out, results, meta, recons, experiments, tuning, reference, against)
@@ -88,12 +88,6 @@ def _is_ours(path: Path) -> bool:
             return all(image.info.get(k) == v for k, v in FIGURE_MARK.items())
     except OSError:  # not an image PIL can read: not ours
         return False
-
-
-def _tuning(store: ResultStore) -> pd.DataFrame:
-    """The store's tuning scores (`ResultStore.tuning`); empty for a store written before they were kept."""
-    reader = getattr(store, "tuning", None)
-    return reader() if reader is not None else pd.DataFrame()
 
 
 def _headline_group(results: pd.DataFrame, config: dict) -> dict:

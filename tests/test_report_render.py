@@ -4,6 +4,7 @@ tuning scores are shown with a warning at the edge of a grid."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -61,8 +62,10 @@ def test_nothing_finished_and_a_single_m_render(tmp_path):
     assert json.loads((tmp_path / "b" / "claim.json").read_text())["ratio_at_least"] == pytest.approx(1)
 
 
-def test_report_on_an_empty_store(tmp_path, capsys):
+def test_report_on_an_empty_store_written_before_tuning_scores(tmp_path, capsys):
     ResultStore(tmp_path / "results.sqlite").close()
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        db.execute("DROP TABLE tuning")
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("claim: ") and "No successful results" in out
