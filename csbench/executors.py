@@ -256,7 +256,22 @@ def _dask_client(config: RunConfig):
             LocalCluster(n_workers=max(1, config.workers), threads_per_worker=1, processes=True,
                          host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
+        client.register_plugin(_ignore_ctrl_c())
         yield client
+
+
+def _ignore_ctrl_c():
+    """A plug-in that makes every worker of our local cluster, restarted ones too, leave Ctrl-C
+    (sent to the whole process group by a terminal) to this process."""
+    from distributed import WorkerPlugin
+
+    class IgnoreCtrlC(WorkerPlugin):
+        name = "csbench-ignore-ctrl-c"
+
+        def setup(self, worker) -> None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreCtrlC()
 
 
 def _dask_result(future, task: Task, config: RunConfig, start: float) -> TaskResult:

@@ -67,7 +67,7 @@ def test_without_a_timeout_serial_runs_in_this_process():
 @pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
 def test_ctrl_c_stops_a_hung_run_and_keeps_the_finished_tasks(executor, tmp_path):
     proc, hung = _hung_run(executor, tmp_path)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
     stderr = _end(proc)
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1].startswith("error: interrupted"), stderr
@@ -92,7 +92,7 @@ def _hung_run(executor, tmp_path):
         [sys.executable, "-m", "csbench", "compare", "--preset", "quick", "--quiet", "--plugin", PLUGIN,
          "--priors", "adjoint,hanging", "--m", "10", "--n-images", "2", "--executor", executor,
          "--workers", "2", "--out", str(tmp_path / "out"), *timeout],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     try:
         _wait_for(lambda: pid_file.exists() and _stored(tmp_path / "out") == ["adjoint"], proc)
     except AssertionError:
