@@ -12,8 +12,7 @@ import inspect
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from csbench.data import DATASETS, load_dataset
+from csbench.data import load_dataset
 from csbench.errors import CsbenchError
 from csbench.measurements import MEASUREMENTS, dottest, get_measurement
 from csbench.naming import NAME_PATTERN, parse_name
-from csbench.priors import Prior, PriorContext, SealedDataset, check_prior_class, load_plugin, make_prior, registry
+from csbench.priors import (Prior, PriorContext, SealedDataset, check_prior_class, load_plugin, make_prior,
+                             registry, test_split_refused)
 from csbench.problem import Problem
 from csbench.runner import Task, make_problem, recover
 
@@ -70,35 +70,6 @@ class _Spy:
         if name not in VISIBLE | {"split", "size"} and state["armed"]:
             state["breaches"].record(f"the dataset's attribute {name!r}")
         return getattr(state["dataset"], name)
-
-
-@contextmanager
-def _test_reads_refused(breaches: _Breaches) -> Iterator[None]:
-    """While active, `split("test")` and `latents("test")` of every dataset class (whoever made
-    the dataset: the seal, `load_dataset` in the plug-in, ...) are recorded and refused."""
-    patched = []
-    for cls in DATASETS.values():
-        for method in ("split", "latents"):
-            original = getattr(cls, method, None)
-            if original is None:
-                continue
-
-            def guard(self, which, *args, _original=original, _method=method, **kwargs):
-                if which == "test":
-                    breaches.record(f"{_method}('test')")
-                    raise CsbenchError("the prior read the test split (ground truth)")
-                return _original(self, which, *args, **kwargs)
-
-            patched.append((cls, method, cls.__dict__.get(method)))
-            setattr(cls, method, guard)
-    try:
-        yield
-    finally:
-        for cls, method, own in reversed(patched):
-            if own is None:
-                delattr(cls, method)
-            else:
-                setattr(cls, method, own)
 
 
 class _Hung(Exception):
@@ -240,7 +211,7 @@ def contract(prior: Prior, dataset: str = "mnist", timeout: float = TIMEOUT, dat
     checker = _Checker(prior, timeout)
     data = data or load_dataset(dataset)
     breaches = _Breaches(checker.locate)
-    with _test_reads_refused(breaches):  # first: the seal's own references are guarded too
+    with test_split_refused(breaches.record):  # first: the seal's own references are guarded too
         spy = _Spy(data, breaches)
         sealed = SealedDataset(spy)
         object.__getattribute__(spy, "_state")["armed"] = True

@@ -82,10 +82,11 @@ def _compare(args: argparse.Namespace) -> int:
     from csbench.report import claim_line
 
     experiments = args.experiments
-    if experiments is None and args.preset is None and any(getattr(args, k) is not None for k in GRID_OPTIONS):
-        experiments = "none"  # a hand-picked grid runs what it asks for, no theory experiments
+    hand_picked = args.preset is None and args.config is None and any(getattr(args, k) is not None for k in GRID_OPTIONS)
+    if experiments is None and hand_picked:
+        experiments = "none"  # a grid picked on the command line runs what it asks for, no theory experiments
     config = make_config(
-        args.preset or "default", args.config, dataset=args.dataset, priors=args.priors,
+        args.preset, args.config, dataset=args.dataset, priors=args.priors,
         measurement=args.measurement, m=args.m, noise=args.noise, n_images=args.n_images,
         seed=args.seed, out=args.out, executor=args.executor, scheduler=args.scheduler,
         workers=args.workers, device=args.device, plugins=args.plugin,

@@ -16,6 +16,8 @@ import inspect
 import itertools
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -59,6 +61,39 @@ class SealedDataset:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a sealed dataset is read-only")
+
+
+@contextmanager
+def test_split_refused(on_breach: Callable[[str], None] | None = None) -> Iterator[None]:
+    """While active, `split("test")` and `latents("test")` of every dataset class refuse (and
+    report to `on_breach`), whoever holds the dataset: the seal's own references, or one the
+    prior loaded itself. The runner and `csbench check` run every prior call inside it."""
+    from csbench.data import DATASETS
+
+    patched = []
+    for cls in DATASETS.values():
+        for method in ("split", "latents"):
+            original = getattr(cls, method, None)
+            if original is None:
+                continue
+
+            def guard(self, which, *args, _original=original, _method=method, **kwargs):
+                if which == "test":
+                    if on_breach is not None:
+                        on_breach(f"{_method}('test')")
+                    raise CsbenchError("the prior read the test split (ground truth)")
+                return _original(self, which, *args, **kwargs)
+
+            patched.append((cls, method, cls.__dict__.get(method)))
+            setattr(cls, method, guard)
+    try:
+        yield
+    finally:
+        for cls, method, own in reversed(patched):
+            if own is None:
+                delattr(cls, method)
+            else:
+                setattr(cls, method, own)
 
 
 @dataclass

@@ -150,3 +150,32 @@ def test_a_hand_picked_grid_runs_no_experiments(tmp_path):
     assert run(out, plugin) == 0
     connection = sqlite3.connect(out / "results.sqlite")
     assert connection.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+
+
+def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
+    """Through the seal's own references, or by loading the dataset itself: both refused."""
+    plugin = tmp_path / "around.py"
+    plugin.write_text(textwrap.dedent('''
+        from csbench import Prior
+        from csbench.data import load_dataset
+
+        class Around(Prior):
+            name = "around-the-seal"
+            kind = "other"
+            description = "reads the test images behind the seal"
+            parameters = {"route": "private"}
+
+            def recover(self, problem):
+                if self.params["route"] == "private":
+                    x = self.context.dataset._read("test", problem.batch)
+                else:
+                    x = load_dataset(problem.dataset).split("test", problem.batch)
+                return x.reshape(problem.batch, *problem.shape)
+    '''))
+    from csbench.config import make_config
+    from csbench.runner import Task, run_task
+
+    config = make_config("quick", plugins=str(plugin), n_images=2, n_validation=2)
+    for route in ("private", "reload"):
+        result = run_task(Task("mnist", "gaussian", f"around-the-seal[route={route}]", 40, 0.1, 0), config)
+        assert result.status == "failed" and "read the test split" in result.rows[0]["error"], route
