@@ -10,6 +10,7 @@ import torch
 
 from csbench.data.random_net import RandomReluGenerator
 from csbench.errors import CsbenchError
+from csbench.generative.hv import gauss_newton_norm, hv_descent
 from csbench.generative.latent import data_term, data_term_and_gradient, initial_latents, optimise_latent
 from csbench.generative.models import VAE, DCGANGenerator, FrozenDCGAN, freeze
 from csbench.generative.sparsegen import SparseGenPrior
@@ -161,3 +162,26 @@ def test_upsampling_is_bilinear_interpolation(size_in, size_out):
     h = torch.randn(2, 3, *size_in, generator=torch.Generator().manual_seed(14))
     plain = torch.nn.functional.interpolate(h, size=size_out, mode="bilinear", align_corners=False)
     assert close(upsample(h, size_out), plain)
+
+
+@pytest.mark.parametrize("link", ("identity", "abs"))
+def test_hv_descent_is_plain_gradient_descent_with_the_negation_check(link):
+    net = small_relu_net()
+    decode = lambda z: net(z.reshape(-1, 4)).reshape(*z.shape[:-1], 1, 16, 16)   # noqa: E731
+    x = decode(torch.randn(3, 4, generator=torch.Generator().manual_seed(15)))
+    problem = problem_for(x, m=40, seed=16, link=link)
+    z0 = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(17))
+    z_fast, loss_fast = hv_descent(decode, problem.operator, problem.y, z0, steps=30, link=link)
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return 0.5 * data_term(problem.operator.forward(decode(z).flatten(-3)), problem.y, link)
+
+    rate = (1.0 / gauss_newton_norm(decode, problem.operator, z0)).unsqueeze(-1)
+    z = z0.clone()
+    for _ in range(30):
+        with torch.no_grad():
+            z = torch.where((f(-z) < f(z)).unsqueeze(-1), -z, z)
+        z.requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(z).sum(), z)
+        z = (z - rate * grad).detach()
+    assert close(z_fast, z, rtol=1e-4) and close(loss_fast, f(z).detach(), rtol=1e-4)

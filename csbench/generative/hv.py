@@ -25,15 +25,19 @@ import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
-from csbench.generative.latent import Decode, data_term, decode_flat, pick_best
+from csbench.generative.latent import Decode, data_term, data_term_and_gradient, decode_flat, pick_best
 from csbench.generative.priors import GenerativePrior
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
 
-def measurement_loss(ax: Tensor, y: Tensor, link: str) -> Tensor:
-    """f = 1/2 ||link(A x) - y||^2 per problem, (..., B, m) -> (..., B); link identity or abs."""
+def check_link(link: str) -> None:
     if link not in ("identity", "abs"):
         raise CsbenchError(f"link {link!r} is not supported here (identity, abs)")
+
+
+def measurement_loss(ax: Tensor, y: Tensor, link: str) -> Tensor:
+    """f = 1/2 ||link(A x) - y||^2 per problem, (..., B, m) -> (..., B); link identity or abs."""
+    check_link(link)
     return 0.5 * data_term(ax, y, link)
 
 
@@ -67,6 +71,7 @@ def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, 
     With `check`, every iteration first flips z -> -z where f(-z) < f(z). Returns the final
     z (R, B, k) and f(z) (R, B).
     """
+    check_link(link)
     measure = _flat_measure(decode, operator)
     with torch.enable_grad():
         lipschitz = gauss_newton_norm(decode, operator, z0)
@@ -78,8 +83,9 @@ def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, 
                     both = measurement_loss(measure(torch.stack([z, -z])), y, link)
                     z = torch.where((both[1] < both[0]).unsqueeze(-1), -z, z)
             z.requires_grad_(True)
-            loss = measurement_loss(measure(z), y, link)
-            (grad,) = torch.autograd.grad(loss.sum(), z)
+            g = decode_flat(decode, z)
+            _, grad_g = data_term_and_gradient(operator, g, y, link)              # of 2 f, in G(z)
+            (grad,) = torch.autograd.grad(g, z, 0.5 * grad_g)
             z = (z - rate * grad).detach()
     with torch.no_grad():
         loss = measurement_loss(measure(z), y, link)
