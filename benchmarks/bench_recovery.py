@@ -83,7 +83,8 @@ def main() -> None:
     print(f"  fp32 matmul rate (reference):  {peak / 1e9:8.1f} GFLOP/s")
     print(f"  latent optimisation:           {rate / 1e9:8.1f} GFLOP/s  ({work / 1e9:.1f} GFLOP in {seconds:.2f} s, "
           f"{seconds / args.images / args.steps * 1e3:.3f} ms per image and step)")
-    print(f"  max |batched - one by one| over {alone.shape[0]} images: {(batched[:alone.shape[0]] - alone).abs().max():.2e}")
+    difference = (batched[:alone.shape[0]] - alone).abs().max()
+    print(f"  max |batched - one by one| over {alone.shape[0]} images: {difference:.2e}")
     print(f"ratio: {rate / peak:.2f}")
 
 

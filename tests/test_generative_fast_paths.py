@@ -150,7 +150,8 @@ def test_deep_decoder_grid_in_one_loop_equals_point_by_point():
 
 def test_channel_norm_is_the_textbook_formula():
     g = torch.Generator().manual_seed(13)
-    h, scale, shift = torch.randn(2, 3, 5, 5, generator=g), torch.rand(2, 3, generator=g), torch.randn(2, 3, generator=g)
+    h = torch.randn(2, 3, 5, 5, generator=g)
+    scale, shift = torch.rand(2, 3, generator=g), torch.randn(2, 3, generator=g)
     mean = h.mean(dim=(2, 3), keepdim=True)
     var = h.var(dim=(2, 3), unbiased=False, keepdim=True)
     plain = (h - mean) / torch.sqrt(var + 1e-5) * scale[..., None, None] + shift[..., None, None]

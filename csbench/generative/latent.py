@@ -121,7 +121,8 @@ def optimise_latent(decode: Decode, problem: Problem, *, latent_dim: int, steps:
             torch.autograd.backward((g, penalty * z.pow(2).sum()), (grad_g, None))
             optimiser.step()
     with torch.no_grad():
-        final = data_term(problem.operator.forward(decode_flat(decode, z)), y, problem.link) + penalty * z.pow(2).sum(-1)
+        ax = problem.operator.forward(decode_flat(decode, z))
+        final = data_term(ax, y, problem.link) + penalty * z.pow(2).sum(-1)
         z_best = pick_best(z.detach(), final)                        # (B, k)
         return decode(z_best), z_best, pick_best(final, final)
 

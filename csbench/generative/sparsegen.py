@@ -67,7 +67,7 @@ class SparseGenPrior(GenerativePrior):
         if any(set(point) != {"lam"} for point in grid):
             return super().recover_grid(problem, grid)
         try:
-            return list(self.recover_lams(problem, [float(point["lam"]) for point in grid]))
+            return self.recover_lams(problem, [float(point["lam"]) for point in grid])
         except Exception as exc:  # a failure of the shared program fails every point
             return [exc] * len(grid)
 
