@@ -10,8 +10,8 @@ from sklearn.linear_model import Lasso
 
 from csbench.baselines.greedy import IHT, OMP
 from csbench.baselines.lasso import LassoDCT, LassoPixel, LassoWavelet
-from csbench.baselines.solvers import fista_l1, lasso_path, lipschitz_constant
-from csbench.baselines.transforms import BASES, haar_level, synthesis_matrix
+from csbench.baselines.solvers import fista_l1, lasso_continuation, lasso_gap, lipschitz_constant
+from csbench.baselines.transforms import BASES, Basis, haar_level, synthesis_matrix
 from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_recover
 from csbench.measurements import DenseOperator, LinearOperator, get_measurement
 from csbench.problem import Problem
@@ -81,13 +81,24 @@ def test_bases_are_orthonormal(basis, shape):
     assert torch.allclose(psi @ psi.T, eye, atol=1e-12)
 
 
-def test_haar_level_and_dct_match_references():
-    assert haar_level(28, 28) == 2 and haar_level(64, 64) == 6 and haar_level(7, 8) == 0
+@pytest.mark.parametrize("shape", [(2, 8, 12), (3, 64, 64), (1, 28, 28), (1, 6, 5)])
+def test_fast_transforms_match_pywavelets_and_scipy(shape):
+    import pywt
     import scipy.fft
-    image = np.random.default_rng(0).random((2, 8, 12))
-    psi = synthesis_matrix("dct", (2, 8, 12), dtype=torch.float64).numpy()
-    expected = scipy.fft.dctn(image, axes=(1, 2), norm="ortho").ravel()
-    assert np.allclose(psi.T @ image.ravel(), expected)
+    assert haar_level(28, 28) == 2 and haar_level(64, 64) == 6 and haar_level(7, 8) == 0
+    images = np.random.default_rng(0).random((2, *shape))
+    x = torch.from_numpy(images).reshape(2, -1)
+    level = haar_level(*shape[1:])
+    haar = [pywt.coeffs_to_array(pywt.wavedec2(channel, "haar", mode="periodization", level=level))[0]
+            if level else channel for image in images for channel in image]
+    expected = {"pixel": images, "wavelet": np.stack(haar),
+                "dct": scipy.fft.dctn(images, axes=(2, 3), norm="ortho")}
+    for name, coefficients in expected.items():
+        basis = Basis(name, shape, dtype=torch.float64)
+        assert np.allclose(basis.analyze(x).numpy(), coefficients.reshape(2, -1), atol=1e-12)
+        assert np.allclose(basis.synthesize(basis.analyze(x)).numpy(), x.numpy(), atol=1e-12)
+        # leading dimensions broadcast (restarts, grids)
+        assert torch.allclose(basis.analyze(x.expand(3, 2, -1))[1], basis.analyze(x))
 
 
 # -- the l1 solver ---------------------------------------------------------------------------------
@@ -107,7 +118,11 @@ def lasso_objective(matrices, y, c, lam):
     return 0.5 * residual.pow(2).sum(dim=1) + lam * c.abs().sum(dim=1)
 
 
-@pytest.mark.parametrize("solver", [fista_l1, lasso_path])
+def gap_solver(forward, adjoint, y, lam, lipschitz, *, steps, tol):
+    return lasso_continuation(forward, adjoint, y, lam[None], lipschitz, steps=steps, tol=tol)[0]
+
+
+@pytest.mark.parametrize("solver", [fista_l1, gap_solver])
 def test_fista_matches_sklearn_and_cvxpy(solver):
     matrices, y, forward, adjoint = random_lasso()
     lam = torch.tensor([0.02, 0.1, 0.3], dtype=torch.float64)  # per-instance lam
@@ -123,6 +138,24 @@ def test_fista_matches_sklearn_and_cvxpy(solver):
                                          + lb * cp.norm1(variable))).solve()
         assert abs(float(ours[b]) - optimum) / optimum < 1e-4
         assert float(ours[b]) <= optimum * (1 + 1e-6)
+
+
+def test_duality_gap_certifies_the_objective():
+    """The gap stopping rule: each answer is within tol (relative) of the optimum, per lam."""
+    matrices, y, forward, adjoint = random_lasso(seed=3)
+    lam = torch.tensor([[1e-3], [0.05], [0.5]], dtype=torch.float64).expand(-1, 3)
+    lipschitz = lipschitz_constant(forward, adjoint, 50, 3, dtype=torch.float64)
+    tol = 1e-6
+    c = lasso_continuation(forward, adjoint, y, lam, lipschitz, tol=tol)
+    primal, gap = lasso_gap(forward, adjoint, y, c, lam[..., None])
+    assert torch.all(gap >= -1e-12) and torch.all(gap <= tol * primal)
+    for g in range(3):
+        for b in range(3):
+            a, lb = matrices[b].numpy(), float(lam[g, b])
+            optimum = Lasso(alpha=lb / a.shape[0], fit_intercept=False, tol=1e-14,
+                            max_iter=10 ** 6).fit(a, y[b].numpy()).coef_
+            best = float(lasso_objective(matrices[b:b + 1], y[b:b + 1], torch.from_numpy(optimum)[None], lb))
+            assert best <= float(primal[g, b]) <= best * (1 + tol)
 
 
 def test_fista_is_zero_above_lambda_max_and_scalar_lambda_works():
@@ -165,6 +198,17 @@ def test_batch_independence_and_matrix_free(prior):
     assert torch.allclose(together[:1], alone, atol=1e-5)
     # a different product order changes the rounding: equal to the solvers' tolerance
     assert torch.allclose(prior.recover(matrix_free(problem)), together, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [LassoPixel, LassoDCT, LassoWavelet])
+def test_lasso_grid_is_recover_at_each_point(cls):
+    x = torch.rand(3, *SHAPE, generator=torch.Generator().manual_seed(8))
+    problem = gaussian_problem(x, m=32, sigma=0.1)
+    grid = [{"lam": lam} for lam in (1e-3, 0.05, 0.5)]
+    for point, x_hat in zip(grid, cls().recover_grid(problem, grid)):
+        # float32 products in another batch shape round differently; a relative duality gap of
+        # tol bounds the objective, so images agree to about sqrt(tol)
+        assert torch.allclose(x_hat, cls(**point).recover(problem), atol=10 * cls.tol ** 0.5)
 
 
 # -- total variation --------------------------------------------------------------------------------
