@@ -6,8 +6,10 @@ matching with `csbench train score`) is annealed over `levels` noise levels
 sigma_1 = sigma_max > ... > sigma_L = sigma_min (geometric). With the likelihood gradient at
 noise level sigma (GaussianLikelihood; sigma_y^2 = noise^2 / m, the per-measurement variance)
 
-    g(x, sigma) = A^T (sigma_y^2 I + sigma^2 A A^T)^{-1} (y - A x)
-                (Jalal et al.'s A^T (y - A x) / (sigma_y^2 + gamma^2) with gamma^2 = sigma^2 A A^T)
+    g(x, sigma) = A^T (sigma_y^2 I + v A A^T)^{-1} (y - A D(x, sigma)),  v = sigma^2 s_d^2 / (sigma^2 + s_d^2)
+
+(Jalal et al.'s A^T (y - A x) / (sigma_y^2 + gamma^2) with gamma^2 = v A A^T, the residual taken at
+the denoised estimate D ~ E[x0 | x]; s_d = 0.3, the data scale; see GaussianLikelihood)
 
 each level does one reverse-diffusion (predictor) step to the next level and `steps` Langevin
 (corrector) steps there:
@@ -59,7 +61,7 @@ def annealed_langevin(net: ScoreUNet, generator: torch.Generator, *, batch: int,
                       step: Tensor | float = 0.1, weight: Tensor | float = 1.0, levels: int = 40, steps: int = 1,
                       sigma_max: float = 10.0, sigma_min: float = 0.01, operator: Any = None,
                       y: Tensor | None = None, noise_var: float = 0.0, lipschitz: Tensor | None = None,
-                      device: str | torch.device = "cpu") -> Tensor:
+                      data_scale: float = 0.3, device: str | torch.device = "cpu") -> Tensor:
     """Annealed Langevin dynamics with a reverse-diffusion predictor (module docstring); with
     `operator` None, unconditional sampling.
 
@@ -74,16 +76,17 @@ def annealed_langevin(net: ScoreUNet, generator: torch.Generator, *, batch: int,
     g = step.shape[0]
     sigmas = noise_levels(sigma_max, sigma_min, levels)
     if operator is not None:
-        likelihood = GaussianLikelihood(operator, y, noise_var, lipschitz)
+        likelihood = GaussianLikelihood(operator, y, noise_var, lipschitz, data_scale)
 
     def draw() -> Tensor:  # (1, S, 1, n): one draw per sample, shared by grid points and instances
         return torch.randn(1, samples, 1, n, generator=generator).to(device)
 
     def drift(x: Tensor, sigma: float, eta: Tensor) -> Tensor:
         """eta * (score + weight * likelihood gradient at noise level sigma)."""
-        update = eta * net.score(x.reshape(g, samples, batch, *shape), sigma).reshape(x.shape)
+        denoised = net.denoise(x.reshape(g, samples, batch, *shape), sigma).reshape(x.shape)
+        update = eta * (denoised - x) / sigma ** 2
         if operator is not None:
-            update = update + (eta * weight) * likelihood.gradient(x, sigma)
+            update = update + (eta * weight) * likelihood.gradient(denoised, sigma)
         return update
 
     x = (0.5 + sigmas[0] * draw()).expand(g, samples, batch, n).contiguous()
@@ -100,18 +103,24 @@ def annealed_langevin(net: ScoreUNet, generator: torch.Generator, *, batch: int,
 
 
 class GaussianLikelihood:
-    """grad_x log p(y | x_sigma) for y = A x0 + e, e ~ N(0, sigma_y^2 I), x_sigma = x0 + sigma z:
+    """The measurement term of the Langevin drift, for y = A x0 + e, e ~ N(0, sigma_y^2 I):
 
-        A^T (sigma_y^2 I + sigma^2 A A^T)^{-1} (y - A x)
+        g(x, sigma) = A^T (sigma_y^2 I + v A A^T)^{-1} (y - A D(x, sigma)),
+        v = sigma^2 s_d^2 / (sigma^2 + s_d^2)
 
-    (Jalal et al.'s A^T (y - A x) / (sigma_y^2 + gamma^2) with gamma^2 = sigma^2 A A^T). With a dense
-    A it is applied in the eigenbasis of A A^T = U diag(lambda) U^T (one eigh per task); operators
+    Jalal et al.'s A^T (y - A x) / (sigma_y^2 + gamma^2) with gamma^2 = v A A^T, the residual taken
+    at the denoised estimate D(x, sigma) ~ E[x0 | x] (whose error covariance is about v I under a
+    N(., s_d^2 I) prior), as in Song et al.'s PiGDM with the Jacobian dD/dx replaced by I. For
+    sigma << s_d it is A^T (sigma_y^2 + sigma^2 A A^T)^{-1} (y - A x), Jalal et al.'s term with
+    gamma^2 = sigma^2 A A^T. (Keeping Tweedie's Jacobian v / sigma^2 I made the data term vanish
+    at large sigma: 8 validation digits, m = 100: MSE 0.041 vs 0.016 without it.) With a dense A
+    it is applied in the eigenbasis of A A^T = U diag(lambda) U^T (one eigh per task); operators
     without a dense matrix (subsampled DCT, inpainting, super-resolution) have A A^T = ||A||^2 I,
-    so lambda = ||A||^2. Its curvature is at most 1 / sigma^2, so Langevin steps eta <= sigma^2
-    stay stable for every operator and m."""
+    so lambda = ||A||^2. Its curvature in x is at most about (v / sigma^2) / v = 1 / sigma^2, so
+    steps eta ~ sigma^2 with weight ~ 1 stay stable for every operator and m."""
 
-    def __init__(self, operator: Any, y: Tensor, noise_var: float, lipschitz: Tensor):
-        self.operator, self.y, self.noise_var = operator, y, float(noise_var)
+    def __init__(self, operator: Any, y: Tensor, noise_var: float, lipschitz: Tensor, sigma_data: float):
+        self.operator, self.y, self.noise_var, self.sigma_data = operator, y, float(noise_var), float(sigma_data)
         dense = operator.dense()
         if dense is not None:
             gram = dense @ dense.transpose(1, 2)
@@ -121,9 +130,11 @@ class GaussianLikelihood:
         else:
             self.eigenvalues, self.basis = lipschitz.reshape(-1, 1).to(y.dtype), None
 
-    def gradient(self, x: Tensor, sigma: float) -> Tensor:
-        residual = self.y - self.operator.forward(x)  # (..., B, m)
-        scale = 1.0 / (self.noise_var + sigma ** 2 * self.eigenvalues)  # (B, m) or (B, 1)
+    def gradient(self, denoised: Tensor, sigma: float) -> Tensor:
+        """g(x, sigma) from D(x, sigma) (flattened, (..., B, n))."""
+        v = sigma ** 2 * self.sigma_data ** 2 / (sigma ** 2 + self.sigma_data ** 2)
+        residual = self.y - self.operator.forward(denoised)  # (..., B, m)
+        scale = 1.0 / (self.noise_var + v * self.eigenvalues)  # (B, m) or (B, 1)
         if self.basis is None:
             return self.operator.adjoint(residual * scale)
         coords = torch.einsum("bmk,...bm->...bk", self.basis, residual) * scale
@@ -138,9 +149,9 @@ class ScorePrior(Prior):
     description = ("score network (DSM-trained U-Net) + annealed Langevin posterior sampling with the "
                    "likelihood A^T(sigma_y^2 + sigma_t^2 AA^T)^-1(y - Ax) (Jalal et al. 2021); scores the mean "
                    "of `samples` posterior samples (default 2; samples=1: a single sample)")
-    parameters = {"samples": 2, "weight": 2.0, "step": 0.5, "levels": 30, "steps": 1,
+    parameters = {"samples": 2, "weight": 1.0, "step": 0.5, "levels": 30, "steps": 1,
                   "sigma_max": 10.0, "sigma_min": 0.01}
-    tuning = {"weight": [1.0, 2.0, 4.0]}
+    tuning = {"weight": [0.5, 1.0, 2.0]}
     links = ("identity",)  # sign / abs (one-bit, phaseless) have no Gaussian likelihood: skipped
     net: ScoreUNet | None = None
 

@@ -1,13 +1,10 @@
 """A compact noise-conditional denoiser / score network for 28x28 images, and its training loss.
 
-Parametrisation (Karras et al. 2022, "EDM"): a U-Net F_theta gives the denoiser
+Parametrisation (Karras et al. 2022, "EDM"): with u = x - 1/2 (images centred), s_d = `sigma_data`
+and a U-Net F_theta, the denoiser is
 
-    D(x, s) = c_skip(s) x + c_out(s) F_theta(c_in(s) (x - 1/2), log(s) / 4) + 1/2 c_skip-corrected,
-
-more precisely, with u = x - 1/2 (images centred), s_d = `sigma_data`:
-
-    c_skip = s_d^2 / (s^2 + s_d^2),  c_out = s s_d / sqrt(s^2 + s_d^2),  c_in = 1 / sqrt(s^2 + s_d^2)
-    D(x, s) = 1/2 + c_skip u + c_out F_theta(c_in u, log(s) / 4).
+    D(x, s) = 1/2 + c_skip(s) u + c_out(s) F_theta(c_in(s) u, log(s) / 4),
+    c_skip = s_d^2 / (s^2 + s_d^2),  c_out = s s_d / sqrt(s^2 + s_d^2),  c_in = 1 / sqrt(s^2 + s_d^2).
 
 D estimates E[x0 | x0 + s e = x] (e ~ N(0, I)), so by Tweedie's formula the score of the
 noised data density p_s = p_data * N(0, s^2 I) is
