@@ -41,7 +41,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
               "net": {"width": 16, "emb": 64, "sigma_data": 0.5}},
 }
 DEFAULT_N_TRAIN = {"fashion-mnist": 20_000}
-DEFAULT_EPOCHS = {("vae", "fashion-mnist"): 30, ("dcgan", "fashion-mnist"): 10, ("score", "fashion-mnist"): 4}
+DEFAULT_EPOCHS = {("vae", "fashion-mnist"): 30, ("dcgan", "fashion-mnist"): 10, ("score", "fashion-mnist"): 3}
 REPRESENTATION_PROTOCOL = {"split": "validation", "n_images": 200, "steps": 500, "restarts": 3, "lr": 0.05}
 
 
