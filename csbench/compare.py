@@ -171,7 +171,10 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     store.set_meta(config=config.to_dict())
     with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="task", disable=config.quiet,
               desc="compare") as bar:
-        for result in EXECUTORS[config.executor](todo, config):
+        def show(task, text: str) -> None:
+            bar.set_postfix_str(f"{task.prior} m={task.m}: {text}")
+
+        for result in EXECUTORS[config.executor](todo, config, show):
             store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
                              result.reconstructions, prints[result.task.prior], result.tuning)
             bar.set_postfix_str(f"{result.task.prior} m={result.task.m}")

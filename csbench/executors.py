@@ -16,8 +16,8 @@ Failures of a task's process never end the sweep; the task gets status `failed`:
 - Dask: the local cluster never retries a task whose worker died while running it (tasks are
   deterministic: a retry would die again); a `--scheduler` cluster retries as its
   `distributed.scheduler.allowed-failures` says (Dask's default: 3 times), then the task fails.
-  A task that was only waiting on that worker is resubmitted. A timed-out task's worker is
-  restarted through its nanny.
+  A task that was only waiting on that worker is resubmitted. A timed-out task's worker process
+  is ended (its nanny starts a new one).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing import get_context, parent_process
 from multiprocessing.connection import Connection, wait
@@ -37,29 +37,39 @@ import torch
 
 from csbench.config import RunConfig
 from csbench.errors import CsbenchError
+from csbench.progress import route_progress
 from csbench.runner import Task, TaskResult, failed_result, run_task
 
 
-def run_serial(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
+Progress = Callable[[Task, str], None]  # (task, what it is doing now), see csbench/progress.py
+
+
+def run_serial(tasks: list[Task], config: RunConfig, on_progress: Progress | None = None) -> Iterator[TaskResult]:
     """One task at a time: in this process, or in one child process when tasks have a timeout."""
     if config.task_timeout is not None:
-        yield from _run_pool(tasks, config, workers=1, threads=torch.get_num_threads())
+        yield from _run_pool(tasks, config, 1, torch.get_num_threads(), on_progress)
         return
     for task in tasks:
-        yield run_task(task, config)
+        route_progress((lambda text, task=task: on_progress(task, text)) if on_progress else None)
+        try:
+            yield run_task(task, config)
+        finally:
+            route_progress(None)
 
 
-def run_processes(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
+def run_processes(tasks: list[Task], config: RunConfig, on_progress: Progress | None = None) -> Iterator[TaskResult]:
     """`workers` spawned processes sharing the machine's cores."""
     workers = max(1, config.workers)
-    yield from _run_pool(tasks, config, workers, threads=max(1, (os.cpu_count() or 1) // workers))
+    yield from _run_pool(tasks, config, workers, max(1, (os.cpu_count() or 1) // workers), on_progress)
 
 
 def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
-    """A worker process: say it is ready, then run each task it is sent until its pipe closes."""
+    """A worker process: say it is ready, then run each task it is sent until its pipe closes;
+    the task's progress messages go to the parent as ("progress", text)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     torch.set_num_threads(threads)
+    route_progress(lambda text: conn.send(("progress", text)))
     conn.send(None)
     while True:
         try:
@@ -95,8 +105,9 @@ class _Worker:
         self.task, self.start = task, time.perf_counter()
         self.conn.send(task)
 
-    def receive(self) -> TaskResult | None:
-        """What the worker sent, if anything: its readiness or a result. EOFError if it died."""
+    def receive(self, on_progress: Progress | None = None) -> TaskResult | None:
+        """What the worker sent, if anything: its readiness, progress, or a result. EOFError if
+        it died."""
         if not self.conn.poll():
             return None
         message = self.conn.recv()
@@ -104,6 +115,10 @@ class _Worker:
             raise message
         if message is None:
             self.ready = True
+            return None
+        if isinstance(message, tuple):  # ("progress", text) of the running task
+            if on_progress and self.task:
+                on_progress(self.task, message[1])
             return None
         self.task = None
         return message
@@ -120,7 +135,8 @@ class _Worker:
         self.process.join()
 
 
-def _run_pool(tasks: list[Task], config: RunConfig, workers: int, threads: int) -> Iterator[TaskResult]:
+def _run_pool(tasks: list[Task], config: RunConfig, workers: int, threads: int,
+              on_progress: Progress | None = None) -> Iterator[TaskResult]:
     """Tasks on `workers` processes; a worker that dies or times out is replaced by a new one."""
     queue = deque(tasks)
     pool = [_Worker(config, threads) for _ in range(min(workers, len(tasks)))]
@@ -131,7 +147,7 @@ def _run_pool(tasks: list[Task], config: RunConfig, workers: int, threads: int) 
                     worker.send(queue.popleft())
             wait([w.conn for w in pool] + [w.process.sentinel for w in pool], _wait_time(pool, config))
             for i, worker in enumerate(pool):
-                result, lost = _outcome(worker, config)
+                result, lost = _outcome(worker, config, on_progress)
                 if result is not None:
                     yield result
                 if lost:
@@ -152,12 +168,13 @@ def _wait_time(pool: list[_Worker], config: RunConfig) -> float | None:
     return max(0.0, first + config.task_timeout - time.perf_counter())
 
 
-def _outcome(worker: _Worker, config: RunConfig) -> tuple[TaskResult | None, bool]:
+def _outcome(worker: _Worker, config: RunConfig, on_progress: Progress | None = None
+             ) -> tuple[TaskResult | None, bool]:
     """(the worker's task result if it has one, whether the worker is lost and must be replaced).
     A task whose worker died or ran past the timeout fails with the reason."""
     task, start = worker.task, worker.start
     try:
-        result = worker.receive()
+        result = worker.receive(on_progress)
         dead = not worker.process.is_alive()
     except EOFError:
         result, dead = None, True
@@ -173,8 +190,9 @@ def _outcome(worker: _Worker, config: RunConfig) -> tuple[TaskResult | None, boo
     return None, False
 
 
-def run_dask(tasks: list[Task], config: RunConfig) -> Iterator[TaskResult]:
-    """A Dask distributed cluster: `--scheduler ADDRESS`, or a local one on loopback."""
+def run_dask(tasks: list[Task], config: RunConfig, on_progress: Progress | None = None) -> Iterator[TaskResult]:
+    """A Dask distributed cluster: `--scheduler ADDRESS`, or a local one on loopback (progress
+    inside a task is not relayed: the bar counts finished tasks)."""
     try:
         import distributed
     except ImportError:
@@ -294,9 +312,10 @@ def _dask_result(future, task: Task, config: RunConfig, start: float) -> TaskRes
 
 def _dask_timeouts(client, pending: dict, started: dict, gone: set[str],
                    config: RunConfig) -> Iterator[TaskResult]:
-    """Fail the tasks running past the timeout and restart their workers, since a thread cannot be
-    stopped (a worker without a nanny cannot be restarted: it stays busy). An attempt whose worker
-    has left the cluster (now added to `gone`) ended with it; Dask retries or fails that task."""
+    """Fail the tasks running past the timeout and end their worker processes, since a thread
+    cannot be stopped (a nanny starts a new worker; without one, the cluster has one worker less).
+    An attempt whose worker has left the cluster (now added to `gone`) ended with it; Dask retries
+    or fails that task, and a task waiting there is resubmitted."""
     timeout = config.task_timeout
     now = time.perf_counter()
     overdue = {future: (index, task) for future, (index, task) in pending.items()
@@ -311,8 +330,14 @@ def _dask_timeouts(client, pending: dict, started: dict, gone: set[str],
             del pending[future]
             del started[index]
             future.cancel()
-            client.restart_workers([worker], timeout=30, raise_for_error=False)
+            client.run(_end_process_soon, workers=[worker])  # its nanny starts a new one
             yield failed_result(task, config, f"timed out after {timeout:g} s", start)
+
+
+
+def _end_process_soon() -> None:
+    """End this process (a Dask worker) just after answering the call that asked for it."""
+    threading.Timer(0.2, os._exit, (1,)).start()
 
 
 EXECUTORS = {"serial": run_serial, "processes": run_processes, "dask": run_dask}

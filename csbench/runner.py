@@ -23,6 +23,7 @@ from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused
 from csbench.problem import Problem
+from csbench.progress import progress
 from csbench.rng import torch_generator
 from csbench.store import TASK_KEY
 
@@ -122,6 +123,7 @@ def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict, list
     data = _dataset(task.dataset)
     x = data.split("validation", config.n_validation)
     problem = make_problem(x, task, "validation", config.device)
+    progress(f"tuning {len(grid)} grid points on {x.shape[0]} validation images")
     scores = []
     for x_hat in prior.recover_grid(problem, grid):
         try:
@@ -157,6 +159,7 @@ def run_task(task: Task, config: RunConfig) -> TaskResult:
         base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
         x = data.split("test", n)
         problem = make_problem(x, task, "test", config.device)
+        progress(f"recovering {x.shape[0]} test images")
         t0 = time.perf_counter()
         with test_split_refused():
             x_hat = recover(tuned, problem)

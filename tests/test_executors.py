@@ -143,3 +143,22 @@ def test_an_unusable_dask_scheduler_is_one_error_line(address, tmp_path, capsys)
     assert code == 2 and err.startswith(f"error: cannot reach the Dask scheduler at {address}: ")
     assert len(err.strip().splitlines()) == 1
 
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_progress_inside_a_task_reaches_the_caller(executor):
+    """Each task reports its stages (tuning, recovery) while it runs, from a worker process too."""
+    from csbench.config import make_config
+    from csbench.executors import EXECUTORS
+    from csbench.runner import Task
+
+    config = make_config("quick", priors="lasso-pixel", n_images=2, n_validation=2, workers=1,
+                         executor=executor)
+    tasks = [Task("mnist", "gaussian", "lasso-pixel", m, 0.1, 0) for m in (10, 20)]
+    seen = []
+    results = list(EXECUTORS[executor](tasks, config, lambda task, text: seen.append((task.m, text))))
+    assert [r.status for r in results] == ["ok", "ok"]
+    for m in (10, 20):
+        stages = [text for task_m, text in seen if task_m == m]
+        assert stages[0].startswith("tuning 10 grid points on 2 validation images")
+        assert "recovering 2 test images" in stages
