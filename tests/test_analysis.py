@@ -14,9 +14,7 @@ from csbench.analysis.compare_runs import compare_summaries, comparison_summary,
 from csbench.analysis.figures import (error_vs_m, noise_sweep, prior_styles, reconstruction_grid,
                                       savings_figure, seconds_vs_error)
 from csbench.analysis.stats import SUMMARY_COLUMNS, bootstrap_ci, summarize
-from csbench.analysis.targets import (crossing_m, measurements_to_target, measurements_to_target_ci,
-                                      savings_curve, target_crossing)
-from csbench.errors import CsbenchError
+from csbench.analysis.targets import crossing_m, savings_curve
 
 GRID = np.array([10, 20, 40, 80, 160, 320])
 
@@ -42,50 +40,30 @@ def make_results(curves: dict[str, tuple[str, np.ndarray, Callable[[np.ndarray],
 # --- measurements to target -------------------------------------------------------------------
 
 def test_exact_grid_hit():
-    curve = 1.0 / GRID
-    assert measurements_to_target(GRID, curve[None, :], 1 / 80) == pytest.approx(80)
-    assert target_crossing(GRID, curve, 1 / 80).status == "reached"
+    assert crossing_m(GRID, 1.0 / GRID, 1 / 80) == pytest.approx(80)
 
 
 def test_interpolation_is_log_log():
     # power law: exact between grid points
-    assert measurements_to_target(GRID, (1.0 / GRID)[None, :], 1 / 30) == pytest.approx(30)
+    assert crossing_m(GRID, 1.0 / GRID, 1 / 30) == pytest.approx(30)
     # by hand: (10, 0.1) -> (1000, 0.001); target 0.01 is halfway in log MSE, so m = 10^2
-    assert measurements_to_target([10, 1000], [[0.1, 0.001]], 0.01) == pytest.approx(100)
-    # mean over instances is taken first: rows 0.2/0.0 and 0.0/0.002 average to 0.1, 0.001
-    assert measurements_to_target([10, 1000], [[0.2, 0.0], [0.0, 0.002]], 0.01) == pytest.approx(100)
+    assert crossing_m(np.array([10, 1000]), np.array([0.1, 0.001]), 0.01) == pytest.approx(100)
 
 
 def test_zero_error_segment_falls_back_to_linear_mse():
     # c: 0.04 -> 0 between m = 10 and 40; target 0.02 is half-way in MSE -> halfway in log m: 20
-    assert measurements_to_target([10, 40], [[0.04, 0.0]], 0.02) == pytest.approx(20)
+    assert crossing_m(np.array([10, 40]), np.array([0.04, 0.0]), 0.02) == pytest.approx(20)
 
 
 def test_never_reached_and_reached_at_first_point():
     curve = 0.05 + 1.0 / GRID
-    assert np.isnan(measurements_to_target(GRID, curve[None, :], 0.01))
-    assert target_crossing(GRID, curve, 0.01).status == "not_reached"
-    first = target_crossing(GRID, curve, 0.5)
-    assert first == (10.0, "at_most")
     assert crossing_m(GRID, curve, 0.01) == np.inf
+    assert crossing_m(GRID, curve, 0.5) == GRID[0]
 
 
-def test_unsorted_grid_and_bad_input():
-    order = [3, 0, 5, 1, 4, 2]
-    assert measurements_to_target(GRID[order], (1.0 / GRID[order])[None, :], 1 / 30) == pytest.approx(30)
-    with pytest.raises(CsbenchError):
-        measurements_to_target(GRID, (1.0 / GRID)[None, :], 0.0)
-    with pytest.raises(CsbenchError):
-        measurements_to_target(GRID[:3], (1.0 / GRID)[None, :], 0.01)
-
-
-def test_measurements_to_target_ci_contains_estimate_and_is_tight_without_noise():
-    rng = np.random.default_rng(1)
-    noisy = (1.0 / GRID) * np.exp(rng.normal(0, 0.3, (40, GRID.size)))
-    m, lo, hi = measurements_to_target_ci(GRID, noisy, 1 / 50, n_boot=500, rng=rng)
-    assert lo <= m <= hi and 30 < lo and hi < 80
-    exact = np.tile(1.0 / GRID, (10, 1))
-    assert measurements_to_target_ci(GRID, exact, 1 / 50, n_boot=200, rng=rng) == pytest.approx((50, 50, 50))
+def test_crossing_is_vectorised_over_curves():
+    curves = np.stack([1.0 / GRID, 2.0 / GRID, 0.05 + 1.0 / GRID])
+    np.testing.assert_allclose(crossing_m(GRID, curves, 1 / 50), [50, 100, np.inf])
 
 
 # --- savings -----------------------------------------------------------------------------------

@@ -5,9 +5,8 @@ Figures live in `csbench.analysis.figures` (imported on demand: it loads matplot
 from csbench.analysis.claim import claim, headline_target
 from csbench.analysis.compare_runs import compare_summaries, comparison_summary, comparison_table
 from csbench.analysis.stats import bootstrap_ci, summarize
-from csbench.analysis.targets import (FAMILIES, family_members, measurements_to_target,
-                                      measurements_to_target_ci, savings_curve, target_crossing, target_grid)
+from csbench.analysis.targets import FAMILIES, crossing_m, family_members, savings_curve, target_grid
 
-__all__ = ["bootstrap_ci", "summarize", "measurements_to_target", "measurements_to_target_ci",
-           "target_crossing", "target_grid", "savings_curve", "FAMILIES", "family_members", "headline_target",
+__all__ = ["bootstrap_ci", "summarize", "crossing_m", "target_grid", "savings_curve", "FAMILIES",
+           "family_members", "headline_target",
            "claim", "compare_summaries", "comparison_summary", "comparison_table"]

@@ -9,7 +9,7 @@ target t at the first grid point j with c_j <= t. Between m_{j-1} and m_j we int
 which is exact for power-law curves c = a m^-b (straight lines in log-log, the usual shape of
 recovery error vs m); if c_j = 0 the segment is interpolated linearly in c instead. A curve already
 at or below t at m_1 gives m_1, flagged "at most" (the prior may need fewer). A curve that never
-reaches t is "not reached": nan in the public functions, +inf inside vectorised ones.
+reaches t is "not reached": +inf.
 
 Uncertainty. The design is paired: every prior sees the same test images (and the same A and noise
 for a given seed). Bootstrap resamples draw instances, i.e. whole rows of the instances x m error
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,12 +40,6 @@ SAVINGS_COLUMNS = ["dataset", "measurement", "noise", "target", "generative_prio
                    "m_generative", "m_sparsity", "ratio", "ratio_ci_low", "ratio_ci_high",
                    "generative_reached", "sparsity_reached", "generative_at_most", "sparsity_at_most",
                    "best", "n_instances"]
-
-
-class Crossing(NamedTuple):
-    """Where a mean error curve reaches a target: m (nan if never) and status."""
-    m: float
-    status: str  # "reached" | "at_most" (already reached at the smallest m) | "not_reached"
 
 
 def crossing_m(m_grid: np.ndarray, curves: np.ndarray, target: float) -> np.ndarray:
@@ -72,30 +66,6 @@ def crossing_m(m_grid: np.ndarray, curves: np.ndarray, target: float) -> np.ndar
     return np.where(reached, m_star, np.inf)
 
 
-def target_crossing(m_grid: Sequence[float], mean_curve: Sequence[float], target: float) -> Crossing:
-    """The crossing rule on one mean error curve, with its status."""
-    m_grid, mean_curve = _sorted_grid(m_grid, np.asarray(mean_curve, dtype=float)[None, :])
-    _check_target(target)
-    m = float(crossing_m(m_grid, mean_curve[0], target))
-    if not np.isfinite(m):
-        return Crossing(float("nan"), "not_reached")
-    return Crossing(m, "at_most" if mean_curve[0, 0] <= target else "reached")
-
-
-def measurements_to_target(m_grid: Sequence[float], mse_matrix: np.ndarray, target: float) -> float:
-    """Smallest m at which the mean (over instances, rows) MSE curve reaches `target`; nan if never.
-
-    `mse_matrix` is (n_instances, len(m_grid)). See the module docstring for the interpolation.
-    """
-    return target_crossing(m_grid, np.mean(np.atleast_2d(mse_matrix), axis=0), target).m
-
-
-def resample_weights(n_instances: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n_instances) bootstrap weights: multinomial counts / n, so `weights @ matrix`
-    gives the mean curves of `n_boot` resamples of instance rows."""
-    return _resample_counts(n_instances, n_boot, rng) / n_instances
-
-
 def _resample_counts(n_instances: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     return rng.multinomial(n_instances, np.full(n_instances, 1.0 / n_instances), size=n_boot)
 
@@ -108,22 +78,6 @@ def _pair_counts(n_instances: int, n_boot: int, *parts: object) -> np.ndarray:
     counts = _resample_counts(n_instances, n_boot, numpy_generator("savings", *parts)).astype(np.uint32)
     counts.flags.writeable = False
     return counts
-
-
-def measurements_to_target_ci(m_grid: Sequence[float], mse_matrix: np.ndarray, target: float, *,
-                              n_boot: int = 2000, level: float = 0.95,
-                              rng: np.random.Generator) -> tuple[float, float, float]:
-    """(m, lo, hi): `measurements_to_target` and its percentile-bootstrap interval over instances.
-
-    Instance rows are resampled jointly across m (paired). Bounds are +inf when more than the
-    tail fraction of resamples never reach the target; the interval is widened to contain m.
-    """
-    grid, matrix = _sorted_grid(m_grid, np.atleast_2d(np.asarray(mse_matrix, dtype=float)))
-    _check_target(target)
-    m = float(crossing_m(grid, matrix.mean(axis=0), target))
-    boot = crossing_m(grid, resample_weights(matrix.shape[0], n_boot, rng) @ matrix, target)
-    lo, hi = _interval(boot, level, m)
-    return (m if np.isfinite(m) else float("nan")), lo, hi
 
 
 def instance_matrix(rows: pd.DataFrame) -> pd.DataFrame:
@@ -241,16 +195,6 @@ def _interval(samples: np.ndarray, level: float, estimate: float) -> tuple[float
     if np.isnan(estimate):
         return float(lo), float(hi)
     return float(min(lo, estimate)), float(max(hi, estimate))
-
-
-def _sorted_grid(m_grid: Sequence[float], matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    grid = np.asarray(m_grid, dtype=float)
-    if grid.ndim != 1 or grid.size == 0 or matrix.shape[-1] != grid.size:
-        raise CsbenchError(f"m grid of {grid.size} points does not match error curves of {matrix.shape[-1]}")
-    if (grid <= 0).any():
-        raise CsbenchError("numbers of measurements must be positive")
-    order = np.argsort(grid)
-    return grid[order], matrix[..., order]
 
 
 def _check_target(target: float) -> None:
