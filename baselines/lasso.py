@@ -37,8 +37,9 @@ class SynthesisLasso(Prior):
     def solve(self, problem: Problem, lams: list[float]) -> Tensor:
         """x_hat for each lam in `lams`: (G, B, C, H, W)."""
         synthesis = SynthesisMap(problem, self.basis)
-        lam = torch.tensor(lams, dtype=problem.y.dtype, device=problem.device)[:, None].expand(-1, problem.batch)
-        c = lasso_continuation(synthesis.forward, synthesis.adjoint, problem.y, lam, synthesis.lipschitz(),
+        lam = torch.tensor(lams, dtype=problem.y.dtype, device=problem.device)
+        c = lasso_continuation(synthesis.forward, synthesis.adjoint, problem.y,
+                               lam[:, None].expand(-1, problem.batch), synthesis.lipschitz(),
                                steps=self.steps, tol=self.tol)
         return synthesis.image(c)
 
