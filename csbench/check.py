@@ -32,7 +32,7 @@ from csbench.runner import Task, make_problem, recover
 M = 200
 NOISE = 0.1
 TIMEOUT = 300.0
-VISIBLE = {"name", "shape", "description", "provenance", "generator"}  # what the seal may forward
+VISIBLE = {"name", "shape", "description", "provenance", "bounded", "generator"}  # what the seal may forward
 
 
 @dataclass

@@ -35,13 +35,13 @@ RESERVED_NAMES = ("truth",)  # the store keeps the ground-truth images under thi
 
 class SealedDataset:
     """A dataset as a prior may see it, by whitelist: its name, shape, description, provenance,
-    its "train" and "validation" splits and their sizes, and (random-net) its network G. No
+    whether its values lie in [0, 1] (`bounded`), its "train" and "validation" splits and their sizes, and (random-net) its network G. No
     attribute leads to the test split (the ground truth) or to the test latents."""
 
-    __slots__ = ("name", "shape", "description", "provenance", "generator", "_read", "_size")
+    __slots__ = ("name", "shape", "description", "provenance", "bounded", "generator", "_read", "_size")
 
     def __init__(self, dataset: Any):
-        for attr in ("name", "shape", "description", "provenance", "generator"):
+        for attr in ("name", "shape", "description", "provenance", "bounded", "generator"):
             object.__setattr__(self, attr, getattr(dataset, attr, None))
         object.__setattr__(self, "_read", dataset.split)
         object.__setattr__(self, "_size", dataset.size)

@@ -40,7 +40,7 @@ def relative_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def small_net():
     """A small random ReLU generator (k = 4 -> 64 -> 256, images 16 x 16) as a dataset stand-in."""
     network = RandomReluGenerator((4, 64, 256), seed=3)
-    return SimpleNamespace(name="random-net", generator=network, shape=(1, 16, 16))
+    return SimpleNamespace(name="random-net", generator=network, shape=(1, 16, 16), bounded=False)
 
 
 def prior_on(cls, dataset, **params):
@@ -74,14 +74,12 @@ def test_hv_is_not_clipped_on_random_net_and_is_batch_independent():
     prior = prior_on(HVPrior, dataset, steps=200, restarts=1)
     problem = measure(x, 60, seed=4, dataset="random-net[k=10]")
     together = prior.recover(problem)
-    alone = prior.recover(Problem(y=problem.y[:1], operator=DenseOperator(problem.operator.dense()[:1]),
-                                  shape=problem.shape, noise=0.0, dataset=problem.dataset,
-                                  generator=torch.Generator().manual_seed(5)))
+    alone = prior.recover(problem.select(0))
     assert torch.allclose(alone[0], together[0], atol=1e-5)
     large = torch.full((3, 784), 2.0)
     assert float(prior.finish(large, problem).max()) == 2.0          # random-net: never clipped
-    problem.dataset = "mnist"
-    assert float(prior.finish(large, problem).max()) == 1.0          # images: clipped to [0, 1]
+    on_images = prior_on(HVPrior, load_dataset("mnist"), steps=200, restarts=1)
+    assert float(on_images.finish(large, problem).max()) == 1.0      # images: clipped to [0, 1]
 
 
 def test_plain_descent_sticks_near_minus_rho_while_the_negation_check_recovers():

@@ -16,6 +16,7 @@ class Dataset:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    bounded: ClassVar[bool] = True  # every signal value lies in [0, 1] (priors may clip to it)
     shape: tuple[int, int, int]
     provenance: str = ""
 

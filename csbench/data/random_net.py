@@ -73,6 +73,7 @@ class RandomNet(Dataset):
     """
 
     name = "random-net"
+    bounded = False  # ReLU outputs, not in [0, 1]
     description = "synthetic x = G(z) for a random expansive ReLU network G (Hand-Voroninski); values not in [0,1]"
     shape = (1, OUTPUT_SIDE, OUTPUT_SIDE)
 

@@ -2,13 +2,9 @@
 
     z_hat = argmin_z  D(A G(z), y) + penalty ||z||^2,     x_hat = G(z_hat)
 
-with the data term D chosen by the measurement link:
-
-    identity:  ||A G(z) - y||^2
-    abs:       || |A G(z)| - y ||^2                          (phaseless measurements y = |A x| + e)
-    sign:      sum_i softplus(-sqrt(m) y_i (A G(z))_i)       (one-bit y = sign(A x + e): the logistic
-               loss on the measurements rescaled to unit-variance rows, a smooth surrogate of the
-               number of sign disagreements; it only fixes x up to what G's range allows)
+with the data term D of the measurement link (csbench/measurements/links.py: ||A G(z) - y||^2 for
+identity, || |A G(z)| - y ||^2 for phaseless, a logistic loss for one-bit, which only fixes x up
+to what G's range allows).
 
 Adam runs on z of shape (R, B, k): R restarts of B instances in one tensor program. The summed
 loss is minimised, and since each z_{r,b} only enters its own term, every (restart, instance) is
@@ -25,7 +21,9 @@ from torch import Tensor
 
 from csbench.errors import CsbenchError
 from csbench.measurements.base import LinearOperator
+from csbench.measurements.links import get_link
 from csbench.problem import Problem
+from csbench.progress import progress
 
 Decode = Callable[[Tensor], Tensor]
 
@@ -44,14 +42,8 @@ class IdentityOperator(LinearOperator):
 
 
 def data_term(ax: Tensor, y: Tensor, link: str) -> Tensor:
-    """D(A G(z), y) per problem: ax (R, B, m), y (B, m) -> (R, B)."""
-    if link == "identity":
-        return (ax - y).pow(2).sum(-1)
-    if link == "abs":
-        return (ax.abs() - y).pow(2).sum(-1)
-    if link == "sign":
-        return torch.nn.functional.softplus(-(ax.shape[-1] ** 0.5) * y * ax).sum(-1)
-    raise CsbenchError(f"latent optimisation does not know the {link!r} link")
+    """D(A G(z), y) per problem: ax (R, B, m), y (B, m) -> (R, B), D the link's (links.py)."""
+    return get_link(link).data_term(ax, y)
 
 
 def data_term_and_gradient(operator: LinearOperator, g: Tensor, y: Tensor, link: str) -> tuple[Tensor, Tensor]:
@@ -114,7 +106,9 @@ def optimise_latent(decode: Decode, problem: Problem, *, latent_dim: int, steps:
     optimiser = torch.optim.Adam([z], lr=lr)
 
     with torch.enable_grad():
-        for _ in range(steps):
+        for step in range(steps):
+            if step % max(1, steps // 10) == 0:
+                progress(f"latent optimisation, step {step}/{steps}, {restarts} restarts")
             optimiser.zero_grad(set_to_none=True)
             g = decode_flat(decode, z)
             _, grad_g = data_term_and_gradient(problem.operator, g, y, problem.link)

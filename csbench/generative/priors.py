@@ -71,14 +71,11 @@ class GenerativePrior(Prior):
         return z.to(problem.device)
 
     def finish(self, x: Tensor, problem: Problem) -> Tensor:
-        """(B, n) or (B, C, H, W) -> (B, C, H, W), clipped to [0, 1] unless random-net."""
+        """(B, n) or (B, C, H, W) -> (B, C, H, W), clipped to [0, 1] when the dataset's signals
+        lie there (`Dataset.bounded`; random-net's ReLU outputs do not)."""
         x = as_images(x.detach(), problem.shape)
-        return x if is_random_net(problem.dataset) else x.clamp(0.0, 1.0)
-
-
-def is_random_net(dataset: str) -> bool:
-    """Random-net signals are ReLU outputs, not images in [0, 1]: they are never clipped."""
-    return dataset.split("[")[0] == "random-net"
+        bounded = self.context is None or getattr(self.context.dataset, "bounded", True)
+        return x.clamp(0.0, 1.0) if bounded else x
 
 
 class LatentOptimisationPrior(GenerativePrior):
