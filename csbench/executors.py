@@ -211,10 +211,19 @@ def run_dask(tasks: list[Task], config: RunConfig, on_progress: Progress | None 
             submit(index, task)
         resubmitted: Counter = Counter()
         gone: set[str] = set()  # workers seen to have left while running a task
+        alone_since = None  # when the cluster was last seen with no worker at all
         try:
             while pending:
                 with suppress(distributed.TimeoutError):
                     distributed.wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
+                if client.scheduler_info().get("workers"):
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = time.perf_counter()
+                elif time.perf_counter() - alone_since > _NO_WORKER_GRACE:  # nothing would ever run
+                    for _, task in list(pending.values()):
+                        yield failed_result(task, config, f"no Dask worker for {_NO_WORKER_GRACE:g} s", time.perf_counter())
+                    return
                 for future in [f for f in pending if f.done()]:
                     index, task = pending.pop(future)
                     start, worker = started.pop(index, (time.perf_counter(), ""))
@@ -230,6 +239,9 @@ def run_dask(tasks: list[Task], config: RunConfig, on_progress: Progress | None 
 
 # Times a task is resubmitted after a worker died that was running another task while it waited.
 _RESUBMISSIONS = 3
+# Seconds a cluster may have no worker at all (e.g. between a nanny's restarts) before the tasks
+# still waiting are failed instead of waiting for ever.
+_NO_WORKER_GRACE = 120.0
 
 
 def _bystander(future, worker: str) -> bool:

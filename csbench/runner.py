@@ -192,5 +192,9 @@ def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: f
 def failed_result(task: Task, config: RunConfig, message: str, start: float) -> TaskResult:
     """A task that returned nothing (it timed out, its worker died): one failed row per instance.
     `start` is the `time.perf_counter()` at which the caller started the task."""
-    base = {**task.as_dict(), "m_requested": task.m, "kind": "", "params": "{}"}
+    try:
+        kind = make_prior(task.prior).kind  # the caller has the task's plug-ins loaded
+    except CsbenchError:
+        kind = ""
+    base = {**task.as_dict(), "m_requested": task.m, "kind": kind, "params": "{}"}
     return _uniform(task, base, config.n_images, "failed", message, start)
