@@ -82,10 +82,16 @@ class DenseOperator(LinearOperator):
         self.matrices = matrices
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.einsum("bmn,...bn->...bm", self.matrices, x)
+        """A_b x_rb for x (..., B, n): one batched product per instance, all leading (restart)
+        vectors at once, reading each A_b once (as bmm(A, X^T); einsum picks a slower layout)."""
+        lead = x.shape[:-2]
+        columns = x.reshape(-1, self.batch, self.n).permute(1, 2, 0)           # (B, n, R)
+        return torch.bmm(self.matrices, columns).permute(2, 0, 1).reshape(*lead, self.batch, self.m)
 
     def adjoint(self, y: Tensor) -> Tensor:
-        return torch.einsum("bmn,...bm->...bn", self.matrices, y)
+        lead = y.shape[:-2]
+        rows = y.reshape(-1, self.batch, self.m).transpose(0, 1)               # (B, R, m)
+        return torch.bmm(rows, self.matrices).transpose(0, 1).reshape(*lead, self.batch, self.n)
 
     def dense(self) -> Tensor:
         return self.matrices
