@@ -15,8 +15,6 @@ RESULT_COLUMNS = {"dataset", "measurement", "prior", "m", "noise", "seed", "inst
                   "ssim", "seconds", "status", "error"}
 SUMMARY_COLUMNS = {"dataset", "measurement", "prior", "m", "noise", "n", "mse_mean", "mse_ci_low",
                    "mse_ci_high", "psnr_mean", "seconds_mean"}
-CLAIM_KEYS = {"dataset", "measurement", "noise", "target_mse", "generative_prior", "sparsity_prior",
-              "m_generative", "m_sparsity", "ratio", "ratio_ci", "reproduced"}
 TASK = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance"]
 
 
@@ -51,21 +49,28 @@ def test_quick_compare_vae_beats_every_lasso_at_the_smallest_m(quick_run):
     assert all("lam" in json.loads(p) for p in results[results.prior.str.startswith("lasso")].params)
 
 
-def test_quick_compare_claim_is_well_formed(quick_run):
-    claim = json.loads((quick_run[0] / "claim.json").read_text())
-    assert CLAIM_KEYS <= set(claim) and claim["generative_prior"] == "vae"
-    assert claim["sparsity_prior"].startswith("lasso") and isinstance(claim["reproduced"], bool)
-    if claim["ratio"] is not None:
-        assert claim["ratio"] == pytest.approx(claim["m_sparsity"] / claim["m_generative"])
+def test_report_rebuilds_from_the_store_and_flags_a_regression(quick_run, tmp_path, capsys):
+    """Against an unchanged copy nothing is worse; against a reference whose vae was better than
+    this run's CI allows, exactly that row is worse and --fail-on-regression exits 1."""
+    import shutil
 
-
-def test_report_rebuilds_from_the_store_and_compares_runs(quick_run, tmp_path, capsys):
-    out = quick_run[0]
+    out, same, better = tmp_path / "run", tmp_path / "same", tmp_path / "better"
+    shutil.copytree(quick_run[0], out)
+    shutil.copytree(quick_run[0], same)
     before = pd.read_csv(out / "summary.csv")
-    assert main(["report", str(out), "--against", str(out)]) == 0
+    assert main(["report", str(out), "--against", str(same), "--fail-on-regression"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), before)
-    comparison = pd.read_csv(out / "comparison.csv")
-    assert not comparison.worse.any()
+    assert not pd.read_csv(out / "comparison.csv").worse.any()
+    better.mkdir()
+    reference = before.copy()
+    row = (reference.prior == "vae") & (reference.m == 100)
+    reference.loc[row, ["mse_mean", "mse_ci_low", "mse_ci_high"]] = before.loc[row, "mse_ci_low"].to_numpy()[0] / 4
+    reference.to_csv(better / "summary.csv", index=False)
+    capsys.readouterr()
+    assert main(["report", str(out), "--against", str(better)]) == 0
+    assert main(["report", str(out), "--against", str(better), "--fail-on-regression"]) == 1
+    worse = pd.read_csv(out / "comparison.csv").query("worse")
+    assert list(zip(worse.prior, worse.m)) == [("vae", 100)]
 
 
 def _compare(out, *extra, env=None):
