@@ -1,0 +1,44 @@
+"""Registry of datasets: `load_dataset("mnist")`, `load_dataset("random-net[k=20]")`,
+`load_dataset("folder:PATH")`, `load_dataset("folder[size=32,channels=1]:PATH")`."""
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from csbench.data.base import SPLITS, Dataset
+from csbench.data.fashion_mnist import FashionMNIST
+from csbench.data.folder import FolderDataset
+from csbench.data.mnist import MNIST
+from csbench.data.random_net import RandomNet
+from csbench.errors import CsbenchError
+from csbench.naming import parse_name
+
+DATASETS: dict[str, type[Dataset]] = {cls.name: cls for cls in (MNIST, FashionMNIST, RandomNet, FolderDataset)}
+FOLDER_SPEC = re.compile(r"^folder(\[[^\]]*\])?:(.+)$", re.DOTALL)
+
+
+def _construct(cls: type[Dataset], spec: str, **params: Any) -> Dataset:
+    """cls(**params), with unknown or missing parameters reported as a one-line CsbenchError."""
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError as error:
+        raise CsbenchError(f"bad parameters for dataset {spec!r}: {error}") from None
+    return cls(**params)
+
+
+def load_dataset(spec: str) -> Dataset:
+    folder = FOLDER_SPEC.match(spec.strip())
+    if folder:
+        _, params = parse_name("folder" + (folder.group(1) or ""), "dataset")
+        return _construct(FolderDataset, spec, path=folder.group(2), **params)
+    name, params = parse_name(spec, "dataset")
+    if name == FolderDataset.name:
+        raise CsbenchError(f"dataset {spec!r} needs a folder: folder:PATH or folder[size=64,channels=3]:PATH")
+    if name not in DATASETS:
+        known = ", ".join(sorted(set(DATASETS) - {FolderDataset.name}))
+        raise CsbenchError(f"unknown dataset {spec!r}; known: {known}, folder:PATH")
+    return _construct(DATASETS[name], spec, **params)
+
+
+__all__ = ["DATASETS", "SPLITS", "Dataset", "load_dataset"]
