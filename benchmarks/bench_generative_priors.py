@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.priors import PriorContext, make_prior
 from csbench.runner import Task, make_problem
 

@@ -22,7 +22,7 @@ from sklearn.linear_model import Lasso
 from csbench.baselines.common import SynthesisMap, dense_maps
 from csbench.baselines.lasso import LAMBDA_GRID
 from csbench.baselines.solvers import lasso_continuation, lasso_gap
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.runner import Task, make_problem
 
 

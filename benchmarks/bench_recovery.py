@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.generative.latent import optimise_latent
 from csbench.generative.zoo import load_generator
 from csbench.measurements import DenseOperator

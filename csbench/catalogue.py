@@ -1,7 +1,7 @@
 """`csbench list`: every prior, dataset, measurement model and trained generator, with origin."""
 from __future__ import annotations
 
-from csbench.data import DATASETS
+from csbench.datasets import DATASETS
 from csbench.measurements import MEASUREMENTS
 from csbench.priors import registry
 

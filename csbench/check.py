@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.measurements import MEASUREMENTS, dottest, get_measurement
 from csbench.naming import NAME_PATTERN, parse_name

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from csbench import __version__
 from csbench.config import RunConfig
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
 from csbench.fingerprint import array_hash, code_hash, combine, sha256_of

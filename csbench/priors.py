@@ -68,7 +68,7 @@ def test_split_refused(on_breach: Callable[[str], None] | None = None) -> Iterat
     """While active, `split("test")` and `latents("test")` of every dataset class refuse (and
     report to `on_breach`), whoever holds the dataset: the seal's own references, or one the
     prior loaded itself. The runner and `csbench check` run every prior call inside it."""
-    from csbench.data import DATASETS
+    from csbench.datasets import DATASETS
 
     patched = []
     for cls in DATASETS.values():

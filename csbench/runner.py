@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from csbench.config import RunConfig
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse

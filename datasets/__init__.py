@@ -1,4 +1,8 @@
-"""Registry of datasets: `load_dataset("mnist")`, `load_dataset("random-net[k=20]")`,
+"""Datasets, in one folder: the loaders (this package, installed as csbench.datasets), and per
+dataset a folder with its shipped data, the recipe that built it and its provenance
+(`mnist/`, `fashion-mnist/`).
+
+Registry of datasets: `load_dataset("mnist")`, `load_dataset("random-net[k=20]")`,
 `load_dataset("folder:PATH")`, `load_dataset("folder[size=32,channels=1]:PATH")`."""
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import inspect
 import re
 from typing import Any
 
-from csbench.data.base import SPLITS, Dataset
-from csbench.data.fashion_mnist import FashionMNIST
-from csbench.data.folder import FolderDataset
-from csbench.data.mnist import MNIST
-from csbench.data.random_net import RandomNet
+from csbench.datasets.base import SPLITS, Dataset
+from csbench.datasets.fashion_mnist import FashionMNIST
+from csbench.datasets.folder import FolderDataset
+from csbench.datasets.mnist_digits import MNIST
+from csbench.datasets.random_net import RandomNet
 from csbench.errors import CsbenchError
 from csbench.naming import parse_name
 

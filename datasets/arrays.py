@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from csbench.data.base import Dataset
-from csbench.data.splits import check_split, requested_count
+from csbench.datasets.base import Dataset
+from csbench.datasets.splits import check_split, requested_count
 from csbench.errors import CsbenchError
 
 

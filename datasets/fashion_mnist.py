@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from csbench.data.arrays import ArrayDataset
-from csbench.data.idx import read_standard_splits
-from csbench.data.packaged import load_packaged_npz, packaged_provenance
+from csbench.datasets.arrays import ArrayDataset
+from csbench.datasets.idx import read_standard_splits
+from csbench.datasets.packaged import load_packaged_npz, packaged_provenance
 
 ENV_DIR = "CSBENCH_FASHION_MNIST_DIR"
 DEBIAN_PACKAGE = "dataset-fashion-mnist"

@@ -12,9 +12,9 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from csbench.data.arrays import to_float_images
-from csbench.data.base import Dataset
-from csbench.data.splits import check_split, permutation_split, requested_count
+from csbench.datasets.arrays import to_float_images
+from csbench.datasets.base import Dataset
+from csbench.datasets.splits import check_split, permutation_split, requested_count
 from csbench.errors import CsbenchError
 from csbench.rng import numpy_generator
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-from csbench.data.arrays import ArrayDataset
-from csbench.data.base import SPLITS
-from csbench.data.idx import read_standard_splits
-from csbench.data.packaged import load_packaged_npz, packaged_provenance
+from csbench.datasets.arrays import ArrayDataset
+from csbench.datasets.base import SPLITS
+from csbench.datasets.idx import read_standard_splits
+from csbench.datasets.packaged import load_packaged_npz, packaged_provenance
 
 ENV_DIR = "CSBENCH_MNIST_DIR"
 

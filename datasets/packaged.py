@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-import csbench.datasets
 from csbench.errors import CsbenchError
 
-PACKAGED_ROOT = Path(csbench.datasets.__file__).resolve().parent
+PACKAGED_ROOT = Path(__file__).resolve().parent  # datasets/, installed as csbench.datasets
 
 
 def packaged_path(dataset: str, filename: str) -> Path:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csbench.data.base import SPLITS
+from csbench.datasets.base import SPLITS
 from csbench.errors import CsbenchError
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from csbench.baselines.transforms import Basis
-from csbench.data import load_dataset
-from csbench.data.random_net import RandomReluGenerator, expansive_widths
+from csbench.datasets import load_dataset
+from csbench.datasets.random_net import RandomReluGenerator, expansive_widths
 from csbench.errors import CsbenchError
 from csbench.generative.hv import HVPrior, hv_descent
 from csbench.generative.latent import optimise_latent

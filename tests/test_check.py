@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from csbench.cli import main
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 
 BREAKERS = "tests/plugins/contract_breakers.py"
 CHECKS = ["setup(context) on mnist", "gaussian operator passes the dot-product test",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from csbench.check import contract
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.measurements import MEASUREMENTS, get_measurement
 from csbench.priors import PriorContext, make_prior, registry
 from csbench.runner import Task, make_problem, recover

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-import csbench.data.fashion_mnist as fashion_module
-from csbench.data import DATASETS, load_dataset
-from csbench.data.idx import read_idx, read_standard_splits
-from csbench.data.packaged import load_packaged_npz
-from csbench.data.random_net import RandomNet, RandomReluGenerator, expansive_widths
-from csbench.data.splits import stratified_order
+import csbench.datasets.fashion_mnist as fashion_module
+from csbench.datasets import DATASETS, load_dataset
+from csbench.datasets.idx import read_idx, read_standard_splits
+from csbench.datasets.packaged import load_packaged_npz
+from csbench.datasets.random_net import RandomNet, RandomReluGenerator, expansive_widths
+from csbench.datasets.splits import stratified_order
 from csbench.errors import CsbenchError
 from csbench.rng import numpy_generator
 

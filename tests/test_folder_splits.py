@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.generative import train as training
 from csbench.generative.checkpoints import load_checkpoint, read_sidecar, save_checkpoint

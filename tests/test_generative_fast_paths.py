@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from csbench.data.random_net import RandomReluGenerator
+from csbench.datasets.random_net import RandomReluGenerator
 from csbench.errors import CsbenchError
 from csbench.generative.hv import gauss_newton_norm, hv_descent
 from csbench.generative.latent import data_term, data_term_and_gradient, initial_latents, optimise_latent

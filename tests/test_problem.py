@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.measurements import MEASUREMENTS
 from csbench.runner import Task, make_problem
 

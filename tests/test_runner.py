@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from csbench.config import make_config
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.priors import Prior, load_plugin
 from csbench.runner import Task, make_problem, run_task, task_grid, tune
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from csbench.check import contract
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.generative import train as training
 from csbench.generative.score import ScorePrior, annealed_langevin, find_score_checkpoint, noise_levels

@@ -101,7 +101,7 @@ def test_a_plugin_cannot_take_a_builtin_name(tmp_path, capsys):
 
 
 def test_the_seal_is_a_whitelist_for_every_dataset():
-    from csbench.data import load_dataset
+    from csbench.datasets import load_dataset
 
     for spec in ("mnist", "random-net[k=5]"):
         data = load_dataset(spec)
@@ -134,7 +134,7 @@ def test_a_prior_that_decodes_the_test_latents_cannot(tmp_path):
     '''))
     load_plugin(str(plugin))
     prior = make_prior("latent-cheat")
-    from csbench.data import load_dataset
+    from csbench.datasets import load_dataset
     from csbench.runner import Task, run_task
     from csbench.config import make_config
 
@@ -157,7 +157,7 @@ def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
     plugin = tmp_path / "around.py"
     plugin.write_text(textwrap.dedent('''
         from csbench import Prior
-        from csbench.data import load_dataset
+        from csbench.datasets import load_dataset
 
         class Around(Prior):
             name = "around-the-seal"

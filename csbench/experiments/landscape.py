@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from csbench.data.random_net import RandomReluGenerator, expansive_widths
+from csbench.datasets.random_net import RandomReluGenerator, expansive_widths
 from csbench.generative.hv import hv_descent
 from csbench.generative.latent import decode_flat
 from csbench.measurements.gaussian import Gaussian

@@ -1,7 +1,7 @@
 """Empirical phase transitions, noiseless Gaussian measurements A_ij ~ N(0, 1/m).
 
 (a) `random_net_phase`: x* = G(z*) for a random expansive ReLU net G (k -> ... -> 784,
-    `csbench.data.random_net`), recovered by the negation-check descent (`hv_descent`).
+    `csbench.datasets.random_net`), recovered by the negation-check descent (`hv_descent`).
     Success: relative error ||G(z_hat) - x*|| / ||x*|| < 1e-3 (in signal space, so a
     different z with the same G(z) counts), keeping the best of `restarts` random starts by the
     loss ||A G(z) - y||^2 (never the truth). Theory: m >= k is necessary, about 2k suffices.
@@ -22,7 +22,7 @@ from torch import Tensor
 from matplotlib.figure import Figure
 
 from csbench.baselines.solvers import fista_l1, lipschitz_constant
-from csbench.data.random_net import RandomReluGenerator, expansive_widths
+from csbench.datasets.random_net import RandomReluGenerator, expansive_widths
 from csbench.generative.hv import hv_descent
 from csbench.generative.latent import decode_flat, pick_best
 from csbench.measurements.base import DenseOperator

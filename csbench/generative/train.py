@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from csbench.data import load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.generative.checkpoints import save_checkpoint, update_sidecar
 from csbench.generative.latent import representation_error

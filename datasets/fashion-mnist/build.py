@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from csbench.data.fashion_mnist import DEBIAN_DIR, DEBIAN_PACKAGE, SUBSET_FILE, SUBSET_SIZE
-from csbench.data.idx import IDX_FILES, find_idx, read_standard_splits
+from csbench.datasets.fashion_mnist import DEBIAN_DIR, DEBIAN_PACKAGE, SUBSET_FILE, SUBSET_SIZE
+from csbench.datasets.idx import IDX_FILES, find_idx, read_standard_splits
 from csbench.generative.checkpoints import sha256_of
 
 HERE = Path(__file__).resolve().parent

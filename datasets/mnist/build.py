@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csbench.data.splits import stratified_order
+from csbench.datasets.splits import stratified_order
 from csbench.generative.checkpoints import sha256_of
 from csbench.rng import numpy_generator
 
@@ -85,7 +85,7 @@ def main() -> None:
         "content": "10,000 MNIST digits, uint8 (N, 28, 28) = round(255 v) of the package's values v; labels 0-9",
         "class_counts": np.bincount(labels, minlength=10).tolist(),
         "splits": {w: len(idx) for w, idx in splits.items()},
-        "split_rule": f"csbench.data.splits.stratified_order(labels, csbench.rng.numpy_generator{SPLIT_SEED}) cut into test, validation, train",
+        "split_rule": f"csbench.datasets.splits.stratified_order(labels, csbench.rng.numpy_generator{SPLIT_SEED}) cut into test, validation, train",
         "output": output.name,
         "output_sha256": sha256_of(output),
         "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -100,7 +100,7 @@ class ProbeAround(BackProjection):
     description = "loads the dataset by name itself, around the seal"
 
     def recover(self, problem):
-        from csbench.data import load_dataset
+        from csbench.datasets import load_dataset
 
         return load_dataset(problem.dataset).split("test", problem.batch)
 
