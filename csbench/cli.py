@@ -7,6 +7,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from csbench.config import DEVICES, EXECUTOR_NAMES
 from csbench.errors import CsbenchError
 
 
@@ -33,10 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", help="comma-separated seeds")
     c.add_argument("--out", help="output directory (default reports/latest)")
     c.add_argument("--config", help="TOML file with the same keys as these options")
-    c.add_argument("--executor", help="serial | processes | dask")
+    c.add_argument("--executor", help=" | ".join(EXECUTOR_NAMES))
     c.add_argument("--scheduler", help="address of a running Dask scheduler")
     c.add_argument("--workers", type=int, help="worker processes (processes / local dask)")
-    c.add_argument("--device", help="cpu | cuda")
+    c.add_argument("--device", help=" | ".join(DEVICES))
     c.add_argument("--plugin", action="append", help="module:Class or path/to/file.py (repeatable)")
     c.add_argument("--task-timeout", type=float, help="seconds a task may run before it is marked failed")
     c.add_argument("--experiments", help="theory experiments: phase,landscape or none (default: the "

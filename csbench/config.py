@@ -23,6 +23,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PAPER_M = (10, 25, 50, 100, 200, 300, 400, 500, 750)
+EXECUTOR_NAMES = ("serial", "processes", "dask")  # csbench/executors.py implements each
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -195,10 +197,10 @@ def make_config(preset: str | None = None, file: str | None = None, **overrides:
     values.update(_checked(from_file, f" (in {file})"))
     values.update(_checked(given))
     config = replace(RunConfig(), **values)
-    if config.executor not in ("serial", "processes", "dask"):
-        raise CsbenchError(f"unknown executor {config.executor!r}; use serial, processes or dask")
+    if config.executor not in EXECUTOR_NAMES:
+        raise CsbenchError(f"unknown executor {config.executor!r}; use {', '.join(EXECUTOR_NAMES)}")
     if config.scheduler is not None and config.executor != "dask":
         raise CsbenchError(f"--scheduler needs --executor dask (got --executor {config.executor})")
-    if config.device not in ("cpu", "cuda"):
-        raise CsbenchError(f"unknown device {config.device!r}; use cpu or cuda")
+    if config.device not in DEVICES:
+        raise CsbenchError(f"unknown device {config.device!r}; use {' or '.join(DEVICES)}")
     return config

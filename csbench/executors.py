@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection, wait
 
 import torch
 
-from csbench.config import RunConfig
+from csbench.config import EXECUTOR_NAMES, RunConfig
 from csbench.errors import CsbenchError
 from csbench.progress import route_progress
 from csbench.runner import Task, TaskResult, failed_result, run_task
@@ -352,4 +352,4 @@ def _end_process_soon() -> None:
     threading.Timer(0.2, os._exit, (1,)).start()
 
 
-EXECUTORS = {"serial": run_serial, "processes": run_processes, "dask": run_dask}
+EXECUTORS = dict(zip(EXECUTOR_NAMES, (run_serial, run_processes, run_dask)))
