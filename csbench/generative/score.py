@@ -147,8 +147,9 @@ class ScorePrior(Prior):
     name = "score"
     kind = "generative"
     description = ("score network (DSM-trained U-Net) + annealed Langevin posterior sampling with the "
-                   "likelihood A^T(sigma_y^2 + sigma_t^2 AA^T)^-1(y - Ax) (Jalal et al. 2021); scores the mean "
-                   "of `samples` posterior samples (default 2; samples=1: a single sample)")
+                   "likelihood A^T(sigma_y^2 + v_t AA^T)^-1(y - A D(x_t)) (Jalal et al. 2021, residual at the "
+                   "denoised estimate); scores the mean of `samples` posterior samples (default 2; samples=1: "
+                   "a single sample)")
     parameters = {"samples": 2, "weight": 1.0, "step": 0.5, "levels": 30, "steps": 1,
                   "sigma_max": 10.0, "sigma_min": 0.01}
     tuning = {"weight": [0.5, 1.0, 2.0]}
