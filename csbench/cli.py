@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="priors, datasets, measurement models, with origin")
 
     t = sub.add_parser("train", help="train a generative model and save its checkpoint")
-    t.add_argument("model", help="vae | dcgan")
+    t.add_argument("model", help="vae | dcgan | score")
     t.add_argument("--dataset", required=True)
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int, default=0)

@@ -20,6 +20,7 @@ FEWER_STEPS = {
     "pgd-gan": "pgd-gan[outer=3,inner=20,restarts=2]",
     "sparsegen": "sparsegen[steps=60,restarts=2]",
     "deep-decoder": "deep-decoder[steps=100]",
+    "score": "score[samples=1,levels=12,steps=1]",
 }
 DATASET = {"random-net": "random-net"}
 BUILT_IN = sorted(name for name, cls in registry().items() if cls.origin == "csbench")
