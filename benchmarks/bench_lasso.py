@@ -5,8 +5,8 @@ reference), measured in the same run:
     min_c 1/2 ||y_b - M_b c||^2 + lam ||c||_1,   M_b = A_b Psi (Haar),  every lam of LAMBDA_GRID,
 
 on MNIST validation digits with Gaussian A (sigma = 0.1), as `tune` runs it (one recover_grid
-per task). scikit-learn stops at the same relative duality gap as ours (its tol is set per
-instance from our objective). Prints, per m, both times, their ratio and each solver's worst
+per task, the priors' step cap). scikit-learn stops at the same relative duality gap as ours
+(its tol is set per instance from our objective). Prints, per m, both times, their ratio and each solver's worst
 relative duality gap per lam (float64), and ends with `ratio: X`, the smallest ratio over m.
     python benchmarks/bench_lasso.py [--images 32] [--m 25,100,500] [--tol 1e-5]
 """
@@ -20,7 +20,7 @@ import torch
 from sklearn.linear_model import Lasso
 
 from csbench.baselines.common import SynthesisMap, dense_maps
-from csbench.baselines.lasso import LAMBDA_GRID
+from csbench.baselines.lasso import LAMBDA_GRID, SynthesisLasso
 from csbench.baselines.solvers import lasso_continuation, lasso_gap
 from csbench.datasets import load_dataset
 from csbench.runner import Task, make_problem
@@ -49,7 +49,7 @@ def main() -> None:
         synthesis = SynthesisMap(problem, "wavelet")
         lam = torch.tensor(LAMBDA_GRID)[:, None].expand(-1, problem.batch)
         ours = lasso_continuation(synthesis.forward, synthesis.adjoint, problem.y, lam, synthesis.lipschitz(),
-                                  tol=args.tol)
+                                  steps=SynthesisLasso.steps, tol=args.tol)
         seconds = time.perf_counter() - start
 
         matrices = synthesis.basis.analyze(problem.operator.dense()).double()
