@@ -2,19 +2,13 @@
 problem, its Lipschitz constant, and the way coefficients become clipped images."""
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
-
 import torch
 from torch import Tensor
 
-from csbench.baselines.solvers import LinearMap, lipschitz_constant
+from csbench.baselines.solvers import LinearMap
 from csbench.baselines.transforms import Basis
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
-
-# ||A_b||^2 per operator, so that tuning (one recover per parameter value) estimates it once.
-_NORM_SQUARED: WeakKeyDictionary[LinearOperator, Tensor] = WeakKeyDictionary()
-
 
 def dense_maps(matrices: Tensor) -> tuple[LinearMap, LinearMap]:
     """x -> M x and r -> M^T r for matrices M (B, m, n) on (..., B, n) / (..., B, m): one batched
@@ -61,7 +55,7 @@ class SynthesisMap:
             self.forward, self.adjoint = dense_maps(self.basis.analyze(matrices))
 
     def lipschitz(self) -> Tensor:
-        """||M_b||^2 = ||A_b||^2 (Psi is orthonormal), estimated by power iteration on A, (B,)."""
+        """An upper bound of ||M_b||^2 = ||A_b||^2 (Psi is orthonormal), (B,)."""
         return operator_norm_squared(self.problem)
 
     def image(self, c: Tensor) -> Tensor:
@@ -71,14 +65,9 @@ class SynthesisMap:
 
 
 def operator_norm_squared(problem: Problem) -> Tensor:
-    """An upper estimate of ||A_b||_2^2, shape (B,), cached per operator object."""
-    operator, y = problem.operator, problem.y
-    value = _NORM_SQUARED.get(operator)
-    if value is None:
-        value = lipschitz_constant(*operator_maps(operator), problem.n, problem.batch,
-                                   dtype=y.dtype, device=y.device)
-        _NORM_SQUARED[operator] = value
-    return value.to(dtype=y.dtype, device=y.device)
+    """An upper bound of ||A_b||_2^2, shape (B,), in the problem's dtype: the operator's
+    `lipschitz_bound` (exact where it knows its norm; computed once per operator)."""
+    return problem.operator.lipschitz_bound().to(dtype=problem.y.dtype, device=problem.y.device)
 
 
 def noise_floor(problem: Problem) -> Tensor:

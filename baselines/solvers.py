@@ -13,7 +13,6 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from csbench.measurements.base import power_iteration
 
 LinearMap = Callable[[Tensor], Tensor]
 
@@ -22,22 +21,6 @@ def per_instance(value: float | Tensor, like: Tensor) -> Tensor:
     """A scalar or a (B,) tensor as a (B, 1) column of `like`'s dtype and device."""
     value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     return value.reshape(-1, 1).expand(like.shape[0], 1)
-
-
-def lipschitz_constant(forward: LinearMap, adjoint: LinearMap, n: int, batch: int, *,
-                       iterations: int = 30, margin: float = 1.05, dtype: torch.dtype = torch.float32,
-                       device: str | torch.device = "cpu", generator: torch.Generator | None = None
-                       ) -> Tensor:
-    """An upper estimate of ||M_b||_2^2 per instance, shape (B,).
-
-    Power iteration  v <- M^T M v / ||M^T M v||  from a random start (seeded by `generator`,
-    or a fixed seed), times `margin` since power iteration approaches ||M||^2 from below.
-    Cheaper than an SVD: 2 * `iterations` applications of M and M^T.
-    """
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)
-    v = torch.randn(batch, n, generator=generator, dtype=torch.float64).to(dtype=dtype, device=device)
-    return power_iteration(forward, adjoint, v, iterations) * margin
 
 
 def soft_threshold(x: Tensor, threshold: Tensor) -> Tensor:
@@ -56,7 +39,7 @@ def fista_l1(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: float | Ten
     is reset for an instance when (z - c+) . (c+ - c) > 0.
 
     y: (B, m). lam, lipschitz: scalars or (B,) tensors; `lipschitz` must bound ||M_b||_2^2
-    (see `lipschitz_constant`). An instance stops when ||c+ - c|| <= tol * ||c+|| or after
+    (see `LinearOperator.lipschitz_bound`). An instance stops when ||c+ - c|| <= tol * ||c+|| or after
     `steps` iterations. x0: (B, n) start, zeros by default. Returns c, shape (B, n).
     """
     x = adjoint(torch.zeros_like(y)) if x0 is None else x0.clone()

@@ -10,7 +10,8 @@ from sklearn.linear_model import Lasso
 
 from csbench.baselines.greedy import IHT, OMP
 from csbench.baselines.lasso import LassoDCT, LassoPixel, LassoWavelet
-from csbench.baselines.solvers import fista_l1, lasso_continuation, lasso_gap, lipschitz_constant
+from csbench.baselines.solvers import fista_l1, lasso_continuation, lasso_gap
+from csbench.measurements.base import DenseOperator
 from csbench.baselines.transforms import BASES, Basis, haar_level, synthesis_matrix
 from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_recover
 from csbench.measurements import DenseOperator, LinearOperator, get_measurement
@@ -126,7 +127,7 @@ def gap_solver(forward, adjoint, y, lam, lipschitz, *, steps, tol):
 def test_fista_matches_sklearn_and_cvxpy(solver):
     matrices, y, forward, adjoint = random_lasso()
     lam = torch.tensor([0.02, 0.1, 0.3], dtype=torch.float64)  # per-instance lam
-    lipschitz = lipschitz_constant(forward, adjoint, 50, 3, dtype=torch.float64, iterations=100)
+    lipschitz = DenseOperator(matrices).lipschitz_bound(iterations=100)
     c = solver(forward, adjoint, y, lam, lipschitz, steps=20000, tol=1e-12)
     ours = lasso_objective(matrices, y, c, lam)
     for b in range(3):
@@ -144,7 +145,7 @@ def test_duality_gap_certifies_the_objective():
     """The gap stopping rule: each answer is within tol (relative) of the optimum, per lam."""
     matrices, y, forward, adjoint = random_lasso(seed=3)
     lam = torch.tensor([[1e-3], [0.05], [0.5]], dtype=torch.float64).expand(-1, 3)
-    lipschitz = lipschitz_constant(forward, adjoint, 50, 3, dtype=torch.float64)
+    lipschitz = DenseOperator(matrices).lipschitz_bound()
     tol = 1e-6
     c = lasso_continuation(forward, adjoint, y, lam, lipschitz, tol=tol)
     primal, gap = lasso_gap(forward, adjoint, y, c, lam[..., None])
@@ -169,7 +170,7 @@ def test_fista_is_zero_above_lambda_max_and_scalar_lambda_works():
 def test_lipschitz_estimate_bounds_the_spectral_norm():
     matrices, _, forward, adjoint = random_lasso(seed=2)
     exact = torch.linalg.matrix_norm(matrices, ord=2) ** 2
-    estimate = lipschitz_constant(forward, adjoint, 50, 3, dtype=torch.float64)
+    estimate = DenseOperator(matrices).lipschitz_bound()
     assert torch.all(estimate >= exact) and torch.all(estimate <= 1.06 * exact)
 
 

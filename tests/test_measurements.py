@@ -258,3 +258,16 @@ def test_bad_m_is_a_clean_error(name):
     model = get_measurement(name)
     with pytest.raises(CsbenchError):
         model.operator(0, SHAPE, 1, torch.Generator())
+
+
+@pytest.mark.parametrize("name", sorted(MEASUREMENTS))
+def test_lipschitz_bound_is_exact_where_known_and_an_upper_bound_everywhere(name):
+    """The one norm path: every solver's step comes from `lipschitz_bound`."""
+    _, operator = build(name, 50)
+    dense = torch.stack([operator.forward(torch.eye(N).expand(operator.batch, N, N).transpose(0, 1)[i])
+                         for i in range(N)], dim=-1)                                  # (B, m, n)
+    exact = torch.linalg.matrix_norm(dense.double(), ord=2) ** 2
+    bound = operator.lipschitz_bound().double()
+    assert torch.all(bound >= exact * (1 - 1e-5)) and torch.all(bound <= 1.06 * exact)
+    if operator.exact_norm:
+        torch.testing.assert_close(bound, exact, rtol=1e-5, atol=1e-6)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from matplotlib.figure import Figure
 
-from csbench.baselines.solvers import fista_l1, lipschitz_constant
+from csbench.baselines.solvers import fista_l1
 from csbench.datasets.random_net import RandomReluGenerator, expansive_widths
 from csbench.generative.hv import hv_descent
 from csbench.generative.latent import decode_flat, pick_best
@@ -86,7 +86,7 @@ def l1_phase(ss: tuple[int, ...] = (2, 4, 8, 16, 32, 48), ms: tuple[int, ...] = 
     operator = DenseOperator(a)
     y = operator.forward(x_true)
     lam = 1e-4 * operator.adjoint(y).abs().amax(dim=1)
-    lipschitz = lipschitz_constant(operator.forward, operator.adjoint, n, len(s_of), generator=generator)
+    lipschitz = operator.lipschitz_bound(iterations=30, generator=generator)
     x_hat = fista_l1(operator.forward, operator.adjoint, y, lam, lipschitz, steps=steps, tol=1e-7)
     error = (x_hat - x_true).norm(dim=1) / x_true.norm(dim=1)
     return pd.DataFrame({"s": s_of.numpy(), "n": n, "m": m_of.numpy(), "trial": np.arange(len(s_of)) % trials,

@@ -54,19 +54,29 @@ class LinearOperator:
         """The operators of the instances `index` (a 1-D integer tensor), as a smaller batch."""
         raise NotImplementedError(f"{type(self).__name__} cannot select instances")
 
+    exact_norm: ClassVar[bool] = False  # True where `norm_squared` is known in closed form
+
     def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
-        """||A_b||_2^2 per instance, shape (B,), by power iteration on A^T A (from below).
+        """||A_b||_2^2 per instance, shape (B,): the one place csbench gets it. By power iteration
+        on A^T A (from below) unless the operator knows it exactly (`exact_norm`).
 
         Deterministic: the start vector comes from `generator`, else from a fixed seed (then the
         value is computed once per operator, e.g. once for every tuning-grid point)."""
         if generator is None and iterations in self._norms_squared:
             return self._norms_squared[iterations]
+        dense = self.dense()
         start = torch.randn(self.batch, self.n, generator=generator or torch.Generator().manual_seed(0),
-                            dtype=torch.float32).to(self.device)
+                            dtype=torch.float32 if dense is None else dense.dtype).to(self.device)
         value = power_iteration(self.forward, self.adjoint, start, iterations)
         if generator is None:
             self._norms_squared[iterations] = value
         return value
+
+    def lipschitz_bound(self, margin: float = 1.05, **power: object) -> Tensor:
+        """An upper bound of ||A_b||_2^2 (B,) for step sizes: `norm_squared` (keywords go to it),
+        times `margin` when that is a power-iteration estimate, which approaches it from below."""
+        value = self.norm_squared(**power)
+        return value if self.exact_norm else value * margin
 
     @property
     def device(self) -> torch.device:

@@ -26,6 +26,8 @@ class SelectionOperator(LinearOperator):
     indices: (B, m) integer tensor of distinct positions in range(n).
     """
 
+    exact_norm = True
+
     def __init__(self, indices: Tensor, n: int):
         batch, m = indices.shape
         super().__init__(n, m, batch)

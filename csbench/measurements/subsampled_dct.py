@@ -19,6 +19,8 @@ from csbench.measurements.selection import check_m, random_subsets
 class SubsampledDCTOperator(LinearOperator):
     """signs: (B, n) in {-1, +1}; rows: (B, m) kept DCT coefficients; shape: (C, H, W)."""
 
+    exact_norm = True
+
     def __init__(self, signs: Tensor, rows: Tensor, shape: tuple[int, int, int]):
         batch, n = signs.shape
         super().__init__(n, rows.shape[1], batch)

@@ -17,6 +17,8 @@ from csbench.measurements.selection import check_m
 class BlockAverageOperator(LinearOperator):
     """(C, H, W) -> (C, H/f, W/f), y = block sum / f; the same map for all B instances."""
 
+    exact_norm = True
+
     def __init__(self, shape: tuple[int, int, int], factor: int, batch: int,
                  device: str | torch.device = "cpu"):
         c, h, w = shape
