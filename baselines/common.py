@@ -7,7 +7,9 @@ from torch import Tensor
 
 from csbench.baselines.solvers import LinearMap
 from csbench.baselines.transforms import Basis
+from csbench.errors import CsbenchError
 from csbench.measurements.base import LinearOperator
+from csbench.priors import Prior
 from csbench.problem import Problem
 
 def dense_maps(matrices: Tensor) -> tuple[LinearMap, LinearMap]:
@@ -68,6 +70,18 @@ def operator_norm_squared(problem: Problem) -> Tensor:
     """An upper bound of ||A_b||_2^2, shape (B,), in the problem's dtype: the operator's
     `lipschitz_bound` (exact where it knows its norm; computed once per operator)."""
     return problem.operator.lipschitz_bound().to(dtype=problem.y.dtype, device=problem.y.device)
+
+
+# The regularisation grid of the sparsity baselines: log-spaced (factor 10^(2/3)), wide enough for
+# m = 10..750 and sigma in {0.01, 0.1, 1} on MNIST; for Lasso the top value gives the all-zero image
+# at small m (TV stops one step earlier: its image is constant long before).
+LAMBDA_GRID = [1e-5, 4.6e-5, 2.2e-4, 1e-3, 4.6e-3, 0.022, 0.1, 0.46, 2.2, 10.0]
+
+
+def check_at_least(prior: Prior, key: str, low: float) -> None:
+    """A one-line CsbenchError when the prior's parameter `key` is below `low`."""
+    if prior.params[key] < low:
+        raise CsbenchError(f"prior {prior.name!r}: parameter {key} must be >= {low:g}, got {prior.params[key]!r}")
 
 
 def noise_floor(problem: Problem) -> Tensor:

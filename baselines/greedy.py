@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from csbench.baselines.common import SynthesisMap, noise_floor
+from csbench.baselines.common import SynthesisMap, check_at_least, noise_floor
 from csbench.baselines.solvers import LinearMap
 from csbench.priors import Prior
 from csbench.problem import Problem
@@ -127,6 +127,9 @@ class _GreedyWavelet(Prior):
     tuning = {"s": SPARSITY_GRID}
     links = ("identity",)
     basis: ClassVar[str] = "wavelet"
+
+    def check_params(self) -> None:
+        check_at_least(self, "s", 1)
 
 
 class OMP(_GreedyWavelet):

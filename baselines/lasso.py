@@ -13,15 +13,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from csbench.baselines.common import SynthesisMap
+from csbench.baselines.common import LAMBDA_GRID, SynthesisMap, check_at_least
 from csbench.baselines.solvers import lasso_continuation
 from csbench.priors import Prior
 from csbench.problem import Problem
-
-# Log-spaced (factor 10^(2/3)), wide enough for m = 10..750 and sigma in {0.01, 0.1, 1} on
-# MNIST; the top value gives the all-zero image at small m.
-LAMBDA_GRID = [1e-5, 4.6e-5, 2.2e-4, 1e-3, 4.6e-3, 0.022, 0.1, 0.46, 2.2, 10.0]
-
 
 class SynthesisLasso(Prior):
     """Lasso with synthesis basis `basis`; subclasses set `name`, `description`, `basis`."""
@@ -33,6 +28,9 @@ class SynthesisLasso(Prior):
     links = ("identity",)
     tol: ClassVar[float] = 1e-5    # relative duality gap: P(c) - P* <= tol P(c)
     steps: ClassVar[int] = 1000    # per continuation stage (small lam at small m stops here)
+
+    def check_params(self) -> None:
+        check_at_least(self, "lam", 0.0)
 
     def solve(self, problem: Problem, lams: list[float]) -> Tensor:
         """x_hat for each lam in `lams`: (G, B, C, H, W)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from csbench.baselines.common import operator_maps, operator_norm_squared
+from csbench.baselines.common import LAMBDA_GRID, check_at_least, operator_maps, operator_norm_squared
 from csbench.priors import Prior
 from csbench.problem import Problem
 
@@ -90,8 +90,11 @@ class TotalVariation(Prior):
     kind = "sparsity"
     description = "total-variation minimisation, 1/2||y - A x||^2 + lam TV(x), 0 <= x <= 1 (Chambolle-Pock)"
     parameters = {"lam": 0.01}
-    tuning = {"lam": [1e-5, 4.6e-5, 2.2e-4, 1e-3, 4.6e-3, 0.022, 0.1, 0.46, 2.2]}
+    tuning = {"lam": LAMBDA_GRID[:-1]}
     links = ("identity",)
+
+    def check_params(self) -> None:
+        check_at_least(self, "lam", 0.0)
 
     def recover(self, problem: Problem) -> Tensor:
         return tv_recover(problem, float(self.params["lam"]))

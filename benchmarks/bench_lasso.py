@@ -20,7 +20,8 @@ import torch
 from sklearn.linear_model import Lasso
 
 from csbench.baselines.common import SynthesisMap, dense_maps
-from csbench.baselines.lasso import LAMBDA_GRID, SynthesisLasso
+from csbench.baselines.common import LAMBDA_GRID
+from csbench.baselines.lasso import SynthesisLasso
 from csbench.baselines.solvers import lasso_continuation, lasso_gap
 from csbench.datasets import load_dataset
 from csbench.runner import Task, make_problem

@@ -38,6 +38,8 @@ def catalogue(tmp):
         (["--n-images", "5000"], "has 1000 test images; asked for 5000"),
         (["--priors", "lasso-dct[lam=abc]"], "parameter lam must be float"),
         (["--priors", "lasso-dct[lam=nan]"], "parameter lam must be finite"),
+        (["--priors", "tv[lam=-0.1]"], "parameter lam must be >= 0"),
+        (["--priors", "omp[s=0]"], "parameter s must be >= 1"),
         (["--m", "1000000000"], "more than the gaussian model can take"),
         (["--m", "785"], "at most 784"),
         (["--workers", "0"], "workers"),
