@@ -269,3 +269,14 @@ def test_every_prior_gets_its_own_line_style_however_many_share_a_kind():
     styles = prior_styles(frame)
     looks = {(s["color"], s["marker"], s["linestyle"]) for s in styles.values()}
     assert set(styles) == set(priors) and len(looks) == len(priors)
+
+
+def test_savings_figures_with_nothing_drawable_are_none():
+    """One m value: every ratio is undefined; the figures say so instead of a log-axis crash."""
+    from csbench.analysis.figures import savings_figure, savings_pairs
+
+    rows = pd.DataFrame({"dataset": "mnist", "measurement": "inpaint", "noise": 0.1, "target": [0.01, 0.02],
+                         "generative_prior": "vae", "sparsity_prior": "lasso-dct", "ratio": [np.nan, np.nan],
+                         "ratio_ci_low": np.nan, "ratio_ci_high": np.nan, "best": True})
+    assert savings_pairs(rows, {"lasso-dct": {}}) is None
+    assert savings_figure({"lasso": rows}) is None

@@ -70,7 +70,9 @@ def savings_figure(families: Mapping[str, pd.DataFrame], *, headline: Mapping | 
     The legend names the priors each curve passes through. `headline` (a claim record) marks, on its
     own panel, the claim as published (its target) and the strongest comparison (the headline target).
     None without a curve."""
-    frames = [frame[frame["best"]].assign(family=family) for family, frame in families.items() if not frame.empty]
+    frames = [drawable(frame[frame["best"]], "target", "ratio").assign(family=family)
+              for family, frame in families.items() if not frame.empty]
+    frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return None
     panels = list(pd.concat(frames).groupby(PANEL_KEYS, sort=True))
@@ -102,7 +104,9 @@ def savings_pairs(savings: pd.DataFrame, styles: Mapping[str, dict], *,
                   paper_band: Sequence[float] = (5, 10)) -> Figure | None:
     """Every (generative, baseline) pair's savings ratio against the target MSE (`savings_curve` rows
     of one (dataset, measurement, noise) group), one panel per generative prior, one line per baseline
-    styled by `styles` (`prior_styles`); bands are left to the family figure. None without rows."""
+    styled by `styles` (`prior_styles`); bands are left to the family figure. None without a
+    drawable (positive) ratio."""
+    savings = drawable(savings, "target", "ratio")
     if savings.empty:
         return None
     panels = list(savings.groupby("generative_prior", sort=True))
