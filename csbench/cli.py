@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import traceback
 from pathlib import Path
@@ -169,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "traceback", False):
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the store could not be written (read-only, locked, disk full)
+        print(f"error: the result store could not be written: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

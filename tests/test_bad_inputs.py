@@ -126,3 +126,23 @@ def test_a_complex_or_boolean_output_fails_the_task(tmp_path):
         with pytest.raises(CsbenchError, match="expected real values"):
             checked(Fake(), P(), bad)
     assert checked(Fake(), P(), torch.zeros(2, 1, 2, 2, dtype=torch.float64)).dtype == torch.float32
+
+
+def test_a_store_another_process_holds_is_one_error_line_and_loses_nothing(stored_run, tmp_path, capsys):
+    """A store that cannot be written (here: locked by another connection, which works as root
+    too, where a read-only file does not): one `error:` line, exit 2, the stored rows unchanged."""
+    import shutil
+
+    out = tmp_path / "held"
+    shutil.copytree(stored_run, out)
+    before = rows(out)
+    holder = sqlite3.connect(out / "results.sqlite")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code = main(["compare", "--out", str(out), *BASE, "--m", "10"])
+    finally:
+        holder.rollback()
+        holder.close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "result store" in err and err.count("\n") == 1, err
+    pd.testing.assert_frame_equal(rows(out), before)
