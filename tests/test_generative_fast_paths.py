@@ -1,6 +1,7 @@
 """The fast paths of the generative and untrained priors compute the same numbers as the plain
 formulations they replace (up to float rounding): the frozen DCGAN, the chain-rule data gradient,
-latent optimisation, and the tuning grids solved in one program."""
+latent optimisation, the generators' hand-written gradients, and the tuning grids solved in one
+program."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -11,8 +12,10 @@ import torch
 from csbench.datasets.random_net import RandomReluGenerator
 from csbench.errors import CsbenchError
 from csbench.generative.hv import gauss_newton_norm, hv_descent
-from csbench.generative.latent import data_term, data_term_and_gradient, initial_latents, optimise_latent
+from csbench.generative.latent import (Adam, data_gradient, data_term, data_term_and_gradient, generator_pullback,
+                                      initial_latents, optimise_latent)
 from csbench.generative.models import VAE, DCGANGenerator, FrozenDCGAN, freeze
+from csbench.generative.priors import VAEPrior
 from csbench.generative.sparsegen import SparseGenPrior
 from csbench.measurements.base import DenseOperator
 from csbench.priors import Prior, PriorContext
@@ -186,3 +189,114 @@ def test_hv_descent_is_plain_gradient_descent_with_the_negation_check(link):
         (grad,) = torch.autograd.grad(f(z).sum(), z)
         z = (z - rate * grad).detach()
     assert close(z_fast, z, rtol=1e-4) and close(loss_fast, f(z).detach(), rtol=1e-4)
+
+
+# -- hand-written gradients of the generators, Adam, and the dense data gradient -------------------
+def small_vae() -> VAE:
+    vae = VAE(shape=(1, 6, 6), latent_dim=3, hidden=16)
+    vae.reset_parameters(torch.Generator().manual_seed(18))
+    with torch.no_grad():                                       # non-zero biases, some softplus inputs > 20
+        for layer in vae.decoder[::2]:
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=torch.Generator().manual_seed(19)))
+        vae.decoder[0].weight.mul_(8.0)
+    return vae.eval().requires_grad_(False)
+
+
+def pullback_and_autograd(generator, z: torch.Tensor, seed: int):
+    """((G(z), J^T v) by `decode_and_pullback`, the same by autograd through `decode`), G(z) flattened."""
+    g, pullback = generator.decode_and_pullback(z)
+    v = torch.randn(g.shape, generator=torch.Generator().manual_seed(seed), dtype=z.dtype)
+    leaf = z.clone().requires_grad_(True)
+    plain = generator.decode(leaf).flatten(-3)
+    (plain_grad,) = torch.autograd.grad(plain, leaf, v)
+    return (g, pullback(v)), (plain.detach(), plain_grad)
+
+
+@pytest.mark.parametrize("dtype", (torch.float64, torch.float32))
+def test_vae_pullback_is_the_autograd_gradient(dtype):
+    vae = small_vae().to(dtype)
+    z = 3 * torch.randn(4, 5, 3, generator=torch.Generator().manual_seed(20), dtype=dtype)
+    (g, grad), (plain, plain_grad) = pullback_and_autograd(vae, z, seed=21)
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert g.shape == (4, 5, 36) and grad.shape == z.shape
+    assert close(g, plain, rtol) and close(grad, plain_grad, rtol)
+
+
+@pytest.mark.parametrize("dtype", (torch.float64, torch.float32))
+def test_dcgan_pullback_is_the_autograd_gradient(trained_like_dcgan, dtype):
+    frozen = freeze(trained_like_dcgan).to(dtype)
+    z = torch.randn(3, 4, 100, generator=torch.Generator().manual_seed(22), dtype=dtype)
+    (g, grad), (plain, plain_grad) = pullback_and_autograd(frozen, z, seed=23)
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert g.shape == (3, 4, 784) and grad.shape == z.shape
+    assert close(g, plain, rtol) and close(grad, plain_grad, rtol)
+
+
+def test_adam_is_torch_adam_to_the_bit():
+    g = torch.Generator().manual_seed(24)
+    z = torch.randn(3, 4, 5, generator=g)
+    reference = z.clone().requires_grad_(True)
+    optimiser, torch_adam = Adam(z, lr=0.05), torch.optim.Adam([reference], lr=0.05)
+    for _ in range(30):
+        grad = torch.randn(z.shape, generator=g) * torch.rand(1, generator=g)
+        optimiser.step(grad)
+        reference.grad = grad.clone()
+        torch_adam.step()
+    assert torch.equal(z, reference.detach())
+
+
+@pytest.mark.parametrize("link, m", [("identity", 10), ("identity", 30), ("abs", 30), ("sign", 30)])
+def test_dense_data_gradient_is_the_chain_rule(link, m):
+    """Instance-major products, and the Gram matrix for the identity link with m > n / 2 (n = 36)."""
+    x = torch.rand(5, 1, 6, 6, generator=torch.Generator().manual_seed(25), dtype=torch.float64)
+    problem = problem_for(x.float(), m=m, seed=26, link=link)
+    operator = DenseOperator(problem.operator.matrices.double())
+    y = problem.y.double()
+    gradient, instance_major = data_gradient(operator, y, link)
+    g = torch.randn(5, 3, 36, generator=torch.Generator().manual_seed(27), dtype=torch.float64, requires_grad=True)
+    plain = data_term(operator.forward(g.transpose(0, 1)), y, link)              # (R, B) from (R, B, n)
+    (plain_grad,) = torch.autograd.grad(plain.sum(), g)
+    assert instance_major and close(gradient(g.detach()), plain_grad, rtol=1e-12)
+
+
+def latent_runs(generator, problem: Problem, **settings):
+    """optimise_latent on `generator.decode` (its hand-written path) and on a plain function of z
+    (autograd), from the same starts."""
+    fast = optimise_latent(generator.decode, problem, generator=torch.Generator().manual_seed(28), **settings)
+    plain = optimise_latent(lambda z: generator.decode(z), problem, generator=torch.Generator().manual_seed(28),
+                            **settings)
+    return fast, plain
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_vae_latent_optimisation_equals_the_autograd_path(link):
+    vae = small_vae()
+    x = vae.decode(torch.randn(4, 3, generator=torch.Generator().manual_seed(29)))
+    for m in (10, 30):                                          # m > n / 2: the Gram path for identity
+        problem = problem_for(x, m=m, seed=30, link=link)
+        fast, plain = latent_runs(vae, problem, latent_dim=3, steps=40, lr=0.05, restarts=3, penalty=0.1)
+        for a, b in zip(fast, plain):
+            assert close(a, b, rtol=1e-4)
+
+
+def test_dcgan_latent_optimisation_equals_the_autograd_path(trained_like_dcgan):
+    frozen = freeze(trained_like_dcgan)
+    x = frozen.decode(torch.randn(3, 100, generator=torch.Generator().manual_seed(31)))
+    problem = problem_for(x, m=50, seed=32)
+    fast, plain = latent_runs(frozen, problem, latent_dim=100, steps=10, lr=0.01, restarts=2, penalty=0.1)
+    for a, b in zip(fast, plain):
+        assert close(a, b, rtol=1e-4)
+
+
+def test_priors_use_the_generator_pullback_unless_decode_is_redefined(trained_like_dcgan):
+    prior = VAEPrior()
+    prior.generator = small_vae()
+    assert generator_pullback(prior.decode) == prior.generator.decode_and_pullback
+
+    class Shifted(VAEPrior):
+        def decode(self, z):
+            return super().decode(z) + 1
+
+    shifted = Shifted()
+    shifted.generator = prior.generator
+    assert generator_pullback(shifted.decode) is None and generator_pullback(lambda z: z) is None

@@ -5,13 +5,17 @@ Every generator G exposes the same interface, used by latent optimisation:
     G.decode(z)  z: (..., k) -> (..., C, H, W) in the signal space [0, 1]
     G.latent_dim = k,  G.shape = (C, H, W)
 
+and may add a hand-written gradient path, used by latent optimisation in place of autograd:
+
+    G.decode_and_pullback(z) -> (G(z) flattened (..., n), v -> J_G(z)^T v  (..., n) -> (..., k))
+
 Each model also records `architecture` (its name) and `config` (the keyword arguments that
 rebuild it), so a checkpoint sidecar is enough to reconstruct it (`build_model`).
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -59,6 +63,28 @@ class VAE(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.logits(z)).reshape(*z.shape[:-1], *self.shape)
+
+    def decode_and_pullback(self, z: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        """G(z) flattened (..., n) and v -> J_G(z)^T v, by hand (no autograd graph): with
+        a_l = W_l h_{l-1} + b_l, h_0 = z, h_l = softplus(a_l), g = sigmoid(a_3),
+
+            J^T v = W_1^T (s(a_1) * W_2^T (s(a_2) * W_3^T (g (1 - g) v))),   s = sigmoid = softplus'
+
+        (softplus' and sigmoid' by the kernels autograd uses). Parameters are frozen: no gradients."""
+        (w1, b1), (w2, b2), (w3, b3) = ((layer.weight, layer.bias) for layer in self.decoder[::2])
+        lead, rows = z.shape[:-1], z.reshape(-1, self.latent_dim)
+        a1 = torch.addmm(b1, rows, w1.T)
+        h1 = F.softplus(a1)
+        a2 = torch.addmm(b2, h1, w2.T)
+        g = torch.addmm(b3, F.softplus(a2), w3.T).sigmoid_()
+
+        def pullback(v: Tensor) -> Tensor:
+            d = torch.ops.aten.sigmoid_backward(v.reshape(g.shape), g)
+            d = torch.ops.aten.softplus_backward(d @ w3, a2, 1.0, 20.0)
+            d = torch.ops.aten.softplus_backward(d @ w2, a1, 1.0, 20.0)
+            return (d @ w1).reshape(*lead, self.latent_dim)
+
+        return g.reshape(*lead, g.shape[-1]), pullback
 
     def loss(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """Mean over the batch of the negative ELBO (nats per image); eps drawn from `generator`."""
@@ -139,14 +165,38 @@ class FrozenDCGAN(nn.Module):
             self.register_buffer("convt2_bias", convt2.bias.clone())
         self.requires_grad_(False)
 
+    def layers(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(h1 (N, 7 * 7 * 2w), h2 (N, w, 14, 14) channels-last, x (N, C, 28, 28)) for z (..., k), N rows."""
+        h1 = F.linear(z.reshape(-1, self.latent_dim), self.project, self.project_bias).relu_()
+        h2 = F.conv_transpose2d(h1.reshape(-1, 7, 7, 2 * self.width).permute(0, 3, 1, 2), self.convt1,
+                                self.convt1_bias, stride=2, padding=1).relu_()
+        cols = h2.permute(0, 2, 3, 1).reshape(-1, self.width) @ self.convt2
+        x = F.fold(cols.reshape(h2.shape[0], 14 * 14, -1).transpose(1, 2), (28, 28), 4, stride=2, padding=1)
+        return h1, h2, torch.sigmoid(x + self.convt2_bias[:, None, None])
+
     def decode(self, z: Tensor) -> Tensor:
-        lead = z.shape[:-1]
-        h = F.linear(z.reshape(-1, self.latent_dim), self.project, self.project_bias).relu()
-        h = h.reshape(-1, 7, 7, 2 * self.width).permute(0, 3, 1, 2)                # channels-last view
-        h = F.conv_transpose2d(h, self.convt1, self.convt1_bias, stride=2, padding=1).relu()
-        cols = h.permute(0, 2, 3, 1).reshape(h.shape[0], 14 * 14, self.width) @ self.convt2
-        x = F.fold(cols.transpose(1, 2), (28, 28), 4, stride=2, padding=1)
-        return torch.sigmoid(x + self.convt2_bias[:, None, None]).reshape(*lead, *self.shape)
+        return self.layers(z)[2].reshape(*z.shape[:-1], *self.shape)
+
+    def decode_and_pullback(self, z: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        """G(z) flattened (..., n) (as `decode`) and v -> J_G(z)^T v by hand: the input gradient of
+        a transposed convolution is the convolution with the same kernel and stride,
+
+            J^T v = P1^T (1[h1 > 0] * conv(1[h2 > 0] * conv(x (1 - x) v, W2), W1)),
+
+        both convolutions on channels-last tensors (faster than autograd's conv-transpose backward)."""
+        lead, w = z.shape[:-1], self.width
+        h1, h2, x = self.layers(z)
+
+        def pullback(v: Tensor) -> Tensor:
+            n, c = x.shape[:2]
+            d = x.new_empty(n, 28, 28, c).permute(0, 3, 1, 2)                   # channels-last, as h1, h2
+            torch.ops.aten.sigmoid_backward.grad_input(v.reshape(x.shape), x, grad_input=d)
+            d = F.conv2d(d, self.convt2.reshape(w, c, 4, 4), stride=2, padding=1)
+            d = F.conv2d(torch.ops.aten.threshold_backward(d, h2, 0.0), self.convt1, stride=2, padding=1)
+            d = torch.ops.aten.threshold_backward(d.permute(0, 2, 3, 1).reshape(h1.shape), h1, 0.0)
+            return (d @ self.project).reshape(*lead, self.latent_dim)
+
+        return x.reshape(*lead, -1), pullback
 
 
 def batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:

@@ -5,7 +5,7 @@ trained VAE or DCGAN decoder, or the random ReLU network that generated the `ran
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor
 
@@ -62,6 +62,14 @@ class GenerativePrior(Prior):
 
     def decode(self, z: Tensor) -> Tensor:
         return self.generator.decode(z)
+
+    @property
+    def decode_and_pullback(self) -> Callable[[Tensor], tuple[Tensor, Callable[[Tensor], Tensor]]] | None:
+        """The generator's hand-written gradient path (models.py), used by latent optimisation on
+        `self.decode`; None where the generator has none or a subclass redefines `decode`."""
+        if type(self).decode is not GenerativePrior.decode:
+            return None
+        return getattr(self.generator, "decode_and_pullback", None)
 
     def initial_latents(self, problem: Problem, restarts: int) -> Tensor:
         """z0 ~ N(0, I), shape (R, B, k), the same per instance alone or in a batch (latent.py);

@@ -103,6 +103,15 @@ class DenseOperator(LinearOperator):
         rows = y.reshape(-1, self.batch, self.m).transpose(0, 1)               # (B, R, m)
         return torch.bmm(rows, self.matrices).transpose(0, 1).reshape(*lead, self.batch, self.n)
 
+    def forward_instances(self, x: Tensor) -> Tensor:
+        """A_b x_br for instance-major x (B, R, n) -> (B, R, m), as bmm(X, A^T): with R vectors per
+        A_b on contiguous rows, faster than `forward`'s (R, B, n) layout for small R."""
+        return torch.bmm(x, self.matrices.transpose(1, 2))
+
+    def adjoint_instances(self, y: Tensor) -> Tensor:
+        """A_b^T y_br for instance-major y (B, R, m) -> (B, R, n), as bmm(Y, A)."""
+        return torch.bmm(y, self.matrices)
+
     def dense(self) -> Tensor:
         return self.matrices
 
