@@ -27,7 +27,7 @@ from csbench.fingerprint import array_hash, code_hash, combine, sha256_of
 from csbench.measurements import get_measurement
 from csbench.priors import load_plugin, make_prior
 from csbench.report import write_outputs
-from csbench.runner import task_grid
+from csbench.runner import ExperimentJob, ExperimentResult, longest_first, task_grid
 from csbench.store import TASK_KEY, ResultStore
 
 # Settings a stored run must share with a rerun that resumes it (priors, m and noise may grow).
@@ -121,6 +121,13 @@ def fingerprints(config: RunConfig) -> dict[str, str]:
     return result
 
 
+def experiment_fingerprint(config: RunConfig) -> str:
+    """What an experiment's table depends on: its code, scale and seed (the same for each name)."""
+    from csbench import experiments
+
+    return combine(code=code_hash(experiments), scale=config.experiment_scale, seed=config.seeds[0])
+
+
 def _open_store(out: Path, config: RunConfig, fresh: bool) -> ResultStore:
     path = out / "results.sqlite"
     if fresh and path.exists():
@@ -162,24 +169,34 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     if outcome.recomputed:
         print(f"{outcome.recomputed} stored task(s) are rerun: the prior, its parameters, code or "
               "checkpoint, or the images changed since they were computed", file=sys.stderr)
-    pending = [name for name in config.experiments if name not in store.experiments()]
+    experiment_print = experiment_fingerprint(config) if config.experiments else ""
+    stored = store.experiment_fingerprints()
+    pending = [name for name in config.experiments if stored.get(name) != experiment_print]
     sessions = store.sessions()
     session = {**environment(config.device), "device": config.device, "executor": config.executor,
                "workers": config.workers}
     if todo or pending:  # a rerun that only rebuilds the report is not a session
         store.set_meta(sessions=sessions + [session])
     store.set_meta(config=config.to_dict())
-    with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="task", disable=config.quiet,
-              desc="compare") as bar:
+    # The experiments first (each is as long as the longest tasks), then the costliest tasks.
+    jobs = [ExperimentJob(name, config.experiment_scale, config.seeds[0]) for name in pending]
+    jobs += longest_first(todo, {spec: make_prior(spec).kind for spec in config.priors})
+    with tqdm(total=len(grid) + len(pending), initial=len(grid) - len(todo), unit="task",
+              disable=config.quiet, desc="compare") as bar:
         def show(task, text: str) -> None:
-            bar.set_postfix_str(f"{task.prior} m={task.m}: {text}")
+            bar.set_postfix_str(f"{task.label}: {text}")
 
-        for result in EXECUTORS[config.executor](todo, config, show):
-            store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
-                             result.reconstructions, prints[result.task.prior], result.tuning)
-            bar.set_postfix_str(f"{result.task.prior} m={result.task.m}")
+        for result in EXECUTORS[config.executor](jobs, config, show):
+            if isinstance(result, ExperimentResult):
+                if result.status == "ok":
+                    store.write_experiment(result.task.name, result.table, experiment_print)
+                else:
+                    outcome.failures[result.task.label] = [result.error]
+            else:
+                store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
+                                 result.reconstructions, prints[result.task.prior], result.tuning)
+            bar.set_postfix_str(result.task.label)
             bar.update()
-    run_experiments(config, store)
     if todo or pending:
         store.set_meta(sessions=sessions + [{**session, "tasks": len(todo), "experiments": pending}])
     results = store.results()
@@ -187,15 +204,3 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     for prior, rows in failed.groupby("prior", sort=True):
         outcome.failures[prior] = rows.error.tolist()
     return outcome
-
-
-def run_experiments(config: RunConfig, store: ResultStore) -> None:
-    """Theory experiments (phase transitions, landscape) named by the preset, once per store."""
-    from csbench.experiments import EXPERIMENTS
-
-    done = store.experiments()
-    for name in config.experiments:
-        if name not in done:
-            if not config.quiet:
-                print(f"experiment {name} ...", file=sys.stderr)
-            store.write_experiment(name, EXPERIMENTS[name](scale=config.experiment_scale, seed=config.seeds[0]))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 import torch
 
 from csbench.config import RunConfig
@@ -44,6 +45,31 @@ class Task:
     def as_dict(self) -> dict:
         return dict(zip(TASK_KEY, self.key))
 
+    @property
+    def label(self) -> str:
+        return f"{self.prior} m={self.m}"
+
+
+@dataclass(frozen=True)
+class ExperimentJob:
+    """A theory experiment (csbench/experiments), run by the executors beside the tasks."""
+    name: str
+    scale: float
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"experiment {self.name}"
+
+
+@dataclass
+class ExperimentResult:
+    task: ExperimentJob
+    status: str  # ok | failed
+    seconds: float
+    table: pd.DataFrame | None = None
+    error: str = ""
+
 
 @dataclass
 class TaskResult:
@@ -56,10 +82,22 @@ class TaskResult:
 
 
 def task_grid(config: RunConfig) -> list[Task]:
-    """Cheap tasks first (small m, sparsity priors), so partial runs already show curves."""
+    """Every task of the configuration, seed by seed, noise by noise, m by m, prior by prior."""
     return [Task(config.dataset, config.measurement, prior, m, noise, seed)
             for seed in config.seeds for noise in config.noise for m in config.m
             for prior in config.priors]
+
+
+# Task cost by prior kind, highest first: generative priors run hundreds of network evaluations
+# per image, untrained networks fit one per image, sparsity solvers are cheapest.
+_KIND_COST = {"generative": 3, "untrained": 2, "other": 1, "sparsity": 0}
+
+
+def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
+    """Tasks in the order workers should take them: the costliest first (by the prior's kind,
+    then larger m), so that the last tasks are short and the workers finish together (greedy
+    list scheduling's tail is at most the last task). `kinds`: {prior spec: kind}."""
+    return sorted(tasks, key=lambda t: (-_KIND_COST.get(kinds.get(t.prior, ""), 1), -t.m))
 
 
 @lru_cache(maxsize=None)
@@ -138,8 +176,23 @@ def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict, list
     return prior.with_params(**grid[chosen]), grid[chosen], points
 
 
-def run_task(task: Task, config: RunConfig) -> TaskResult:
-    """Everything for one task; failures become rows with status `failed` and the message."""
+def run_experiment(job: ExperimentJob) -> ExperimentResult:
+    """One theory experiment's table; an exception fails the experiment, not the run."""
+    from csbench.experiments import EXPERIMENTS
+
+    start = time.perf_counter()
+    try:
+        table = EXPERIMENTS[job.name](scale=job.scale, seed=job.seed)
+    except Exception as exc:  # recorded, the run goes on
+        return ExperimentResult(job, "failed", time.perf_counter() - start, error=_message(exc))
+    return ExperimentResult(job, "ok", time.perf_counter() - start, table)
+
+
+def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | ExperimentResult:
+    """Everything for one task; failures become rows with status `failed` and the message.
+    An ExperimentJob runs its experiment (executors treat both alike)."""
+    if isinstance(task, ExperimentJob):
+        return run_experiment(task)
     start = time.perf_counter()
     base = {**task.as_dict(), "m_requested": task.m, "kind": "", "params": "{}"}
     n = config.n_images
@@ -166,10 +219,7 @@ def run_task(task: Task, config: RunConfig) -> TaskResult:
         seconds = (time.perf_counter() - t0) / x.shape[0]
         scores = {k: v.double().numpy() for k, v in evaluate(x_hat, x, problem.link).items()}
     except Exception as exc:  # recorded, the run goes on
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        if not isinstance(exc, CsbenchError):
-            message += f" (at {traceback.extract_tb(exc.__traceback__)[-1].name})"
-        return _uniform(task, base, n, "failed", message, start)
+        return _uniform(task, base, n, "failed", _message(exc), start)
     rows = [{**base, "instance": i, "mse": _finite(scores["mse"][i]), "psnr": _finite(scores["psnr"][i]),
              "ssim": _finite(scores["ssim"][i]), "seconds": seconds,
              "status": "ok" if math.isfinite(scores["mse"][i]) else "failed",
@@ -177,6 +227,14 @@ def run_task(task: Task, config: RunConfig) -> TaskResult:
             for i in range(x.shape[0])]
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
     return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points)
+
+
+def _message(exc: Exception) -> str:
+    """One line: the exception, and where it was raised unless it is csbench's own error."""
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    if not isinstance(exc, CsbenchError):
+        message += f" (at {traceback.extract_tb(exc.__traceback__)[-1].name})"
+    return message
 
 
 def _finite(value: float) -> float | None:
@@ -189,9 +247,12 @@ def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: f
     return TaskResult(task, status, time.perf_counter() - start, rows)
 
 
-def failed_result(task: Task, config: RunConfig, message: str, start: float) -> TaskResult:
+def failed_result(task: Task | ExperimentJob, config: RunConfig, message: str, start: float
+                  ) -> TaskResult | ExperimentResult:
     """A task that returned nothing (it timed out, its worker died): one failed row per instance.
     `start` is the `time.perf_counter()` at which the caller started the task."""
+    if isinstance(task, ExperimentJob):
+        return ExperimentResult(task, "failed", time.perf_counter() - start, error=message)
     try:
         kind = make_prior(task.prior).kind  # the caller has the task's plug-ins loaded
     except CsbenchError:

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS reconstructions (
     dataset TEXT, measurement TEXT, prior TEXT, m INTEGER, noise REAL, seed INTEGER,
     instance INTEGER, shape TEXT NOT NULL, pixels BLOB NOT NULL,
     PRIMARY KEY (dataset, measurement, prior, m, noise, seed, instance));
-CREATE TABLE IF NOT EXISTS experiments (name TEXT PRIMARY KEY, table_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (name TEXT PRIMARY KEY, table_json TEXT NOT NULL, fingerprint TEXT);
 """
 
 
@@ -63,10 +63,10 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path)
             self.conn.executescript(_SCHEMA)
-            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(tasks)")}
-            if "fingerprint" not in columns:  # a store written before fingerprints: every task reruns
-                with self.conn:
-                    self.conn.execute("ALTER TABLE tasks ADD COLUMN fingerprint TEXT")
+            for table in ("tasks", "experiments"):  # a store from before fingerprints: all is rerun
+                if "fingerprint" not in self._columns(table):
+                    with self.conn:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN fingerprint TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise CsbenchError(f"cannot use {self.path} as a result store: {exc}") from None
 
@@ -113,20 +113,27 @@ class ResultStore:
                 "INSERT OR REPLACE INTO reconstructions VALUES (?, '', 'truth', 0, 0, 0, ?, ?, ?)",
                 [(dataset, i, json.dumps(list(img.shape)), _quantise(img)) for i, img in enumerate(images)])
 
-    def write_experiment(self, name: str, table: pd.DataFrame) -> None:
+    def write_experiment(self, name: str, table: pd.DataFrame, fingerprint: str = "") -> None:
         with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO experiments VALUES (?, ?)",
-                              (name, table.to_json(orient="split", index=False)))
+            self.conn.execute("INSERT OR REPLACE INTO experiments (name, table_json, fingerprint) VALUES (?, ?, ?)",
+                              (name, table.to_json(orient="split", index=False), fingerprint))
 
     # -- reading ----------------------------------------------------------------------------------
     def finished(self) -> dict[tuple, str]:
         """{task key (dataset, measurement, prior, m, noise, seed): fingerprint} of the tasks that
         need no rerun (status ok or skipped); failed tasks are absent, so they are retried."""
-        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(tasks)")}
-        fingerprint = "fingerprint" if "fingerprint" in columns else "''"  # read-only old store
+        fingerprint = "fingerprint" if "fingerprint" in self._columns("tasks") else "''"  # read-only old store
         rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, {fingerprint} FROM tasks "
                                  "WHERE status IN ('ok', 'skipped')").fetchall()
         return {(d, ms, p, int(m), float(s), int(sd)): fp or "" for d, ms, p, m, s, sd, fp in rows}
+
+    def experiment_fingerprints(self) -> dict[str, str]:
+        """{experiment name: fingerprint} of the stored experiments ("" if stored without one)."""
+        fingerprint = "fingerprint" if "fingerprint" in self._columns("experiments") else "''"
+        return {name: fp or "" for name, fp in self.conn.execute(f"SELECT name, {fingerprint} FROM experiments")}
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
 
     def meta(self) -> dict:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}

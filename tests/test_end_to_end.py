@@ -81,7 +81,7 @@ def _compare(out, *extra, env=None):
 
 
 def test_an_interrupted_run_resumes_without_duplicates_or_recomputation(tmp_path):
-    env = {**os.environ, "CSBENCH_TEST_INTERRUPT_AT": "50"}
+    env = {**os.environ, "CSBENCH_TEST_INTERRUPT_AT": "10"}
     first = _compare(tmp_path, env=env)
     assert first.returncode == 2, first.stderr
     assert first.stderr.startswith("error: interrupted") and "Traceback" not in first.stderr

@@ -1,5 +1,6 @@
 """Results you can trust: a stored result is reused only while what produced it is unchanged,
 failed tasks heal on a rerun, runs do not mix, and a prior cannot reach the test split."""
+import json
 import sqlite3
 import textwrap
 
@@ -150,6 +151,28 @@ def test_a_hand_picked_grid_runs_no_experiments(tmp_path):
     assert run(out, plugin) == 0
     connection = sqlite3.connect(out / "results.sqlite")
     assert connection.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+
+
+def test_experiments_are_stored_with_their_identity_and_rerun_when_it_changes(tmp_path, capsys):
+    """An experiment runs beside the tasks, once per identity (code, scale, seed): a stored table
+    with another fingerprint is recomputed, one with the same is kept."""
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    (tmp_path / "small.toml").write_text("experiment-scale = 0.1\n")
+    extra = ("--experiments", "landscape", "--config", str(tmp_path / "small.toml"))
+    assert run(out, plugin, *extra) == 0
+    connection = sqlite3.connect(out / "results.sqlite")
+    (table, fingerprint), = connection.execute("SELECT table_json, fingerprint FROM experiments").fetchall()
+    assert fingerprint and "depth" in table
+    stale = json.dumps({**json.loads(table), "data": json.loads(table)["data"][:1]})  # a marked table
+    with connection:
+        connection.execute("UPDATE experiments SET table_json = ?", (stale,))
+    assert run(out, plugin, *extra) == 0                     # same identity: kept as stored
+    assert connection.execute("SELECT table_json FROM experiments").fetchone() == (stale,)
+    with connection:
+        connection.execute("UPDATE experiments SET fingerprint = 'from older code'")
+    assert run(out, plugin, *extra) == 0                     # another identity: recomputed
+    assert connection.execute("SELECT table_json FROM experiments").fetchone() == (table,)
+    assert "landscape" in (out / "report.md").read_text().lower()
 
 
 def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):

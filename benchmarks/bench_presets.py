@@ -1,0 +1,53 @@
+"""Wall-clock time of a whole `compare` preset, run fresh into a temporary directory, with the
+task seconds per prior (summed over m) read back from its store.
+
+    python benchmarks/bench_presets.py [--preset default] [--dataset mnist] [--workers N] [--keep DIR]
+
+The named reference is the issue's target for the preset on 2 CPU cores (quick 60 s, default
+300 s, paper 1800 s): the script prints the measured seconds, their ratio to that target, and
+ends with `seconds: X`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = {"quick": 60.0, "default": 300.0, "paper": 1800.0}  # seconds on 2 CPU cores (issue 9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default", choices=sorted(TARGETS))
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", help="write the run here (kept) instead of a temporary directory")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(args.keep or scratch)
+        command = [sys.executable, "-m", "csbench", "compare", "--preset", args.preset, "--dataset", args.dataset,
+                   "--workers", str(args.workers), "--out", str(out), "--fresh", "--quiet", "--allow-failures"]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        with sqlite3.connect(out / "results.sqlite") as db:
+            per_prior = db.execute("SELECT prior, SUM(seconds), COUNT(*) FROM tasks GROUP BY prior "
+                                   "ORDER BY SUM(seconds) DESC").fetchall()
+    print(f"compare --preset {args.preset} --dataset {args.dataset}: {args.workers} workers, {os.cpu_count()} cores")
+    print(f"{'prior':<16}{'tasks':>6}{'task seconds':>14}")
+    for prior, total, count in per_prior:
+        print(f"{prior:<16}{count:>6}{total:>14.1f}")
+    total = sum(row[1] for row in per_prior)
+    print(f"task seconds {total:.0f} over {args.workers} workers = {total / args.workers:.0f} s; "
+          f"wall {seconds:.0f} s (the rest: experiments, start-up, report)")
+    print(f"target {TARGETS[args.preset]:.0f} s on 2 cores: measured / target = {seconds / TARGETS[args.preset]:.2f}")
+    print(f"seconds: {seconds:.1f}")
+
+
+if __name__ == "__main__":
+    main()
