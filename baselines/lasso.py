@@ -3,7 +3,8 @@
     c_hat = argmin_c 1/2 ||y - A Psi c||^2 + lam ||c||_1,     x_hat = clip(Psi c_hat, 0, 1),
 
 Psi the pixel, DCT or Haar wavelet basis (transforms.py), solved for the whole batch by FISTA
-with continuation in lam, to a relative duality gap of `tol` (solvers.lasso_continuation).
+with continuation in lam, to a relative duality gap of `tol` (solvers.lasso_continuation), in
+cache-sized chunks of instances (common.least_squares_parts).
 `lam` defaults to the paper's 0.1 and is tuned per (m, sigma): all grid values in one batch.
 """
 from __future__ import annotations
@@ -33,13 +34,21 @@ class SynthesisLasso(Prior):
     def check_params(self) -> None:
         check_at_least(self, "lam", 0.0)
 
+    def coefficients(self, problem: Problem, lams: list[float]) -> tuple[SynthesisMap, Tensor]:
+        """c_hat for each lam in `lams`, (G, B, n), solved chunk by chunk (`SynthesisMap.parts`)."""
+        synthesis = SynthesisMap(problem, self.basis)
+        lam = torch.tensor(lams, dtype=problem.y.dtype, device=problem.device)[:, None]
+        lipschitz = synthesis.lipschitz()
+        c = problem.y.new_empty(len(lams), problem.batch, problem.n)
+        for part in synthesis.parts():
+            c[:, part.index] = lasso_continuation(
+                part.forward, part.adjoint, part.y, lam.expand(-1, part.y.shape[0]), lipschitz[part.index],
+                steps=self.steps, tol=self.tol, gradient=part.gradient if part.gram else None)
+        return synthesis, c
+
     def solve(self, problem: Problem, lams: list[float]) -> Tensor:
         """x_hat for each lam in `lams`: (G, B, C, H, W)."""
-        synthesis = SynthesisMap(problem, self.basis)
-        lam = torch.tensor(lams, dtype=problem.y.dtype, device=problem.device)
-        c = lasso_continuation(synthesis.forward, synthesis.adjoint, problem.y,
-                               lam[:, None].expand(-1, problem.batch), synthesis.lipschitz(),
-                               steps=self.steps, tol=self.tol)
+        synthesis, c = self.coefficients(problem, lams)
         return synthesis.image(c)
 
     def recover(self, problem: Problem) -> Tensor:

@@ -8,6 +8,7 @@ its stopping rule is frozen, so a result does not depend on what else is in the 
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -75,7 +76,13 @@ def lasso_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, c: Tensor, lam:
     c: (..., B, n); y: (B, m); lam broadcasts to (..., B, 1). Sums in float64. Returns two
     (..., B, 1) tensors."""
     residual = y - forward(c)
-    scale = (lam / adjoint(residual).abs().amax(dim=-1, keepdim=True)).clamp(max=1.0).double()
+    return gap_from_residual(y, residual, adjoint(residual), c, lam)
+
+
+def gap_from_residual(y: Tensor, residual: Tensor, correlation: Tensor, c: Tensor, lam: Tensor
+                      ) -> tuple[Tensor, Tensor]:
+    """`lasso_gap` given r = y - M c and M^T r (or -M^T r: only its absolute values count)."""
+    scale = (lam / correlation.abs().amax(dim=-1, keepdim=True)).clamp(max=1.0).double()
     residual = residual.double()
     squared = residual.pow(2).sum(dim=-1, keepdim=True)
     primal = 0.5 * squared + lam.double() * c.double().abs().sum(dim=-1, keepdim=True)
@@ -84,53 +91,80 @@ def lasso_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, c: Tensor, lam:
 
 
 def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, lipschitz: Tensor, *,
-              steps: int = 10000, tol: float = 1e-5, check: int = 10, x0: Tensor | None = None) -> Tensor:
+              steps: int = 10000, tol: float = 1e-5, check: int = 10, x0: Tensor | None = None,
+              gradient: LinearMap | None = None) -> Tensor:
     """Solve  min_c 1/2 ||y_b - M_b c||^2 + lam_gb ||c||_1  for a grid of G values of lam per instance.
 
-    FISTA (Beck & Teboulle 2009) without restart, step 1/L_b:
-        c+ = S_{lam/L}(z - M^T (M z - y) / L),   z+ = c+ + (t - 1) / t+ (c+ - c).
-    Every `check` iterations an instance whose relative duality gap (`lasso_gap`) is at most
-    `tol` is frozen, so  P(c) - P* <= tol P(c)  holds for each answer whatever the batch; rows
-    of lam whose instances are all frozen leave the batch (fewer products per iteration).
+    FISTA (Beck & Teboulle 2009) without restart, step 1/L_b, g(c) = M^T (M c - y):
+        c+ = S_{lam/L}(z - g(z) / L),   z+ = c+ + beta (c+ - c),   beta = (t - 1) / t+,  t+ = (1 + sqrt(1 + 4 t^2)) / 2.
+    Without `gradient`, M and M^T are applied to c+ (two products per iteration, as for z) and
+    g(z+) = g(c+) + beta (g(c+) - g(c)) by linearity, so the residual y - M c+ and M^T of it, which the
+    duality gap needs, cost no product. `gradient` computes g(z) itself (e.g. z H - M^T y with the Gram
+    matrix H = M^T M: one read of H instead of two of M); the gap then applies M and M^T to c.
+    Every `check` iterations an instance whose relative duality gap (`lasso_gap`) is at most `tol`
+    keeps its c as its answer (it iterates on, unseen), so  P(c) - P* <= tol P(c)  holds for each
+    answer whatever the batch; rows of lam whose instances have all stopped leave the batch.
 
-    forward, adjoint: M and M^T on (..., B, n) / (..., B, m), leading dimensions broadcast.
+    forward, adjoint, gradient: on (..., B, n) / (..., B, m), leading dimensions broadcast.
     y: (B, m); lam: (G, B); lipschitz: (B,) bounds on ||M_b||_2^2. x0: (G, B, n) start
     (zeros by default). Returns c, shape (G, B, n).
     """
     grid, batch = lam.shape
     lam = lam.to(y.dtype)[..., None]
-    step = (1.0 / lipschitz.to(y.dtype))[:, None].expand(batch, 1)
-    x = y.new_zeros(grid, batch, adjoint(y).shape[-1]) if x0 is None else x0.clone()
+    step = (1.0 / lipschitz.to(y.dtype))[:, None]
+    threshold = lam * step
+    if x0 is None:                               # c = 0: M c - y = -y, g(c) = -M^T y
+        slope = adjoint(-y).expand(grid, -1, -1)
+        x = slope.new_zeros(slope.shape)
+    else:
+        x = x0.clone()
+        slope = None if gradient else adjoint(forward(x) - y)
+    slope_z = slope                              # g(z), z = c
     result = x.clone()
     rows = torch.arange(grid, device=y.device)   # the lam rows still in the batch
-    z, t = x.clone(), x.new_ones(grid, batch, 1)
     active = torch.ones(grid, batch, 1, dtype=torch.bool, device=y.device)
+    z, t = x, 1.0
     for iteration in range(1, steps + 1):
-        x_new = soft_threshold(z - step * adjoint(forward(z) - y), lam[rows] * step)
-        t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
-        z = torch.where(active, x_new + (t - 1) / t_new * (x_new - x), z)
-        x, t = torch.where(active, x_new, x), torch.where(active, t_new, t)
+        v = torch.addcmul(z, step, slope_z if gradient is None else gradient(z), value=-1)
+        x_new = v - v.clamp(-threshold, threshold)
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        weight, t = 1 + (t - 1) / t_new, t_new   # z+ = lerp(c, c+, 1 + beta)
+        z = torch.lerp(x, x_new, weight)
+        if gradient is None:
+            fit = forward(x_new) - y
+            slope_new = adjoint(fit)
+            slope_z, slope = torch.lerp(slope, slope_new, weight), slope_new
+        x = x_new
         if iteration % check and iteration < steps:
             continue
-        primal, gap = lasso_gap(forward, adjoint, y, x, lam[rows])
-        active = active & (gap > tol * primal)
-        result[rows] = x
+        if gradient is None:
+            primal, gap = gap_from_residual(y, -fit, slope, x, lam[rows])
+        else:
+            primal, gap = lasso_gap(forward, adjoint, y, x, lam[rows])
+        still = active & (gap > tol * primal)
+        if not bool(torch.equal(still, active)):
+            result[rows] = torch.where(active & ~still, x, result[rows])
+        active = still
         keep = active.any(dim=1)[:, 0]
         if not bool(keep.any()):
             break
         if not bool(keep.all()):
-            rows, x, z, t, active = rows[keep], x[keep], z[keep], t[keep], active[keep]
+            rows, x, z, active, threshold = rows[keep], x[keep], z[keep], active[keep], threshold[keep]
+            if gradient is None:
+                slope, slope_z = slope[keep], slope_z[keep]
+    result[rows] = torch.where(active, x, result[rows])
     return result
 
 
 def lasso_continuation(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor,
                        lipschitz: Tensor, *, stages: int = 2, factor: float = 0.2, steps: int = 10000,
-                       tol: float = 1e-5) -> Tensor:
+                       tol: float = 1e-5, gradient: LinearMap | None = None) -> Tensor:
     """`fista_gap` with continuation: warm-started solves for lam_k = lam / factor^k,
     k = stages, ..., 1 (to a 100x looser gap), then for lam itself. Same minimiser, far fewer
     iterations for small lam; each instance's path depends on its own lam only, so results do
     not depend on the batch. lam: (G, B). Returns c, shape (G, B, n)."""
     c = None
     for k in range(stages, 0, -1):
-        c = fista_gap(forward, adjoint, y, lam / factor ** k, lipschitz, steps=steps, tol=100 * tol, x0=c)
-    return fista_gap(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, x0=c)
+        c = fista_gap(forward, adjoint, y, lam / factor ** k, lipschitz, steps=steps, tol=100 * tol, x0=c,
+                      gradient=gradient)
+    return fista_gap(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, x0=c, gradient=gradient)
