@@ -168,8 +168,9 @@ def optimise_latent(decode: Decode, problem: Problem, *, latent_dim: int, steps:
         if step % max(1, steps // 10) == 0:
             progress(f"latent optimisation, step {step}/{steps}, {restarts} restarts")
         if pullback is not None:
-            g, vjp = pullback(z)
-            optimiser.step(vjp(gradient(g)).add_(z, alpha=2 * penalty))
+            with torch.no_grad():                                      # also for weights that need gradients
+                g, vjp = pullback(z)
+                optimiser.step(vjp(gradient(g)).add_(z, alpha=2 * penalty))
         else:
             with torch.enable_grad():
                 leaf = z.detach().requires_grad_(True)
