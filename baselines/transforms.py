@@ -13,17 +13,17 @@ O(n) memory, no n x n matrix. Bases:
                  (a + b + c + d) / 2  in the top-left quadrant (the next approximation),
                  (a - b + c - d) / 2  top-right,  (a + b - c - d) / 2  bottom-left,
                  (a - b - c + d) / 2  bottom-right,
-             by reshapes and strided sums: O(n) flops per level.
+             as two small matrix products per level (`haar_analysis`).
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
-import scipy.fft
 import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
+from csbench.measurements.dct import dct_matrix
 
 BASES = ("pixel", "dct", "wavelet")
 
@@ -36,59 +36,41 @@ def haar_level(height: int, width: int) -> int:
     return level
 
 
-def _haar_split(x: Tensor) -> Tensor:
-    """One Haar analysis level of (..., 2h, 2w) -> quadrants (..., 2h, 2w), layout above."""
-    *lead, height, width = x.shape
-    blocks = x.reshape(*lead, height // 2, 2, width // 2, 2)
-    top, bottom = blocks[..., 0, :, :], blocks[..., 1, :, :]           # (..., h, w, 2)
-    row_sum, row_diff = top + bottom, top - bottom                     # a+c, b+d | a-c, b-d
-    approx = (row_sum[..., 0] + row_sum[..., 1]) / 2
-    horizontal = (row_sum[..., 0] - row_sum[..., 1]) / 2
-    vertical = (row_diff[..., 0] + row_diff[..., 1]) / 2
-    diagonal = (row_diff[..., 0] - row_diff[..., 1]) / 2
-    upper = torch.stack([approx, horizontal], dim=-2)                  # (..., h, 2, w)
-    lower = torch.stack([vertical, diagonal], dim=-2)
-    return torch.stack([upper, lower], dim=-4).reshape(x.shape)
+@lru_cache(maxsize=32)
+def _haar_matrix_float64(size: int) -> Tensor:
+    """One orthonormal Haar level as a matrix W = [L; H] (size x size, size even):
+    (L v)_i = (v_2i + v_2i+1) / sqrt 2,  (H v)_i = (v_2i - v_2i+1) / sqrt 2."""
+    w = torch.zeros(size, size, dtype=torch.float64)
+    half = torch.arange(size // 2)
+    w[half, 2 * half] = w[half, 2 * half + 1] = w[size // 2 + half, 2 * half] = 2 ** -0.5
+    w[size // 2 + half, 2 * half + 1] = -(2 ** -0.5)
+    return w
 
 
-def _haar_merge(q: Tensor) -> Tensor:
-    """Inverse of `_haar_split` (its transpose: the level is orthogonal)."""
-    *lead, height, width = q.shape
-    quadrants = q.reshape(*lead, 2, height // 2, 2, width // 2)
-    approx, horizontal = quadrants[..., 0, :, 0, :], quadrants[..., 0, :, 1, :]
-    vertical, diagonal = quadrants[..., 1, :, 0, :], quadrants[..., 1, :, 1, :]
-    left_sum, right_sum = approx + horizontal, approx - horizontal     # a+c, b+d
-    left_diff, right_diff = vertical + diagonal, vertical - diagonal   # a-c, b-d
-    top = torch.stack([left_sum + left_diff, right_sum + right_diff], dim=-1) / 2
-    bottom = torch.stack([left_sum - left_diff, right_sum - right_diff], dim=-1) / 2
-    return torch.stack([top, bottom], dim=-3).reshape(q.shape)
+def _haar(size: int, like: Tensor) -> Tensor:
+    return _haar_matrix_float64(size).to(dtype=like.dtype, device=like.device)
 
 
 def haar_analysis(x: Tensor, level: int) -> Tensor:
-    """Haar coefficients of images (..., H, W), `level` levels, PyWavelets' layout."""
+    """Haar coefficients of images (..., H, W), `level` levels, PyWavelets' layout: each level
+    maps the current approximation block X (h x w) to W_h X W_w^T, whose quadrants are the next
+    approximation and the horizontal, vertical and diagonal details."""
     out = x.clone()
     height, width = x.shape[-2:]
     for _ in range(level):
-        out[..., :height, :width] = _haar_split(out[..., :height, :width])
+        out[..., :height, :width] = _haar(height, x) @ out[..., :height, :width] @ _haar(width, x).T
         height, width = height // 2, width // 2
     return out
 
 
 def haar_synthesis(c: Tensor, level: int) -> Tensor:
-    """Inverse of `haar_analysis`: images (..., H, W) from their coefficients."""
+    """Inverse of `haar_analysis` (its transpose, each level W_h^T Q W_w): images (..., H, W)."""
     out = c.clone()
     height, width = (size >> max(level - 1, 0) for size in c.shape[-2:])  # the coarsest split block
     for _ in range(level):
-        out[..., :height, :width] = _haar_merge(out[..., :height, :width])
+        out[..., :height, :width] = _haar(height, c).T @ out[..., :height, :width] @ _haar(width, c)
         height, width = height * 2, width * 2
     return out
-
-
-@lru_cache(maxsize=32)
-def _dct_matrix_float64(size: int) -> Tensor:
-    """The orthonormal DCT-II matrix D (size x size):  D x = scipy.fft.dct(x, norm="ortho")."""
-    return torch.from_numpy(scipy.fft.dct(torch.eye(size, dtype=torch.float64).numpy(), axis=0,
-                                          norm="ortho"))
 
 
 class Basis:
@@ -102,8 +84,8 @@ class Basis:
         channels, height, width = self.shape
         self.level = haar_level(height, width)
         if name == "dct":
-            self.rows = _dct_matrix_float64(height).to(dtype=dtype, device=device)
-            self.columns = _dct_matrix_float64(width).to(dtype=dtype, device=device)
+            self.rows = dct_matrix(height, dtype, device)
+            self.columns = dct_matrix(width, dtype, device)
 
     def _images(self, v: Tensor) -> Tensor:
         return v.reshape(*v.shape[:-1], *self.shape)
