@@ -18,8 +18,9 @@ from csbench.problem import Problem
 # Instances per chunk: a chunk's matrices (about this many bytes) stay in the CPU's last-level cache
 # through all its iterations instead of streaming from memory on every product.
 CHUNK_BYTES = 8 << 20
-# Iterate with the Gram matrix H = M^T M (n x n: one read per gradient instead of two of M) when m > GRAM_RATIO n.
-GRAM_RATIO = 0.6
+# Iterate with the Gram matrix H = M^T M (n x n: one read per gradient instead of two of M) when
+# m > GRAM_RATIO n: measured on MNIST (n = 784), 5-20% faster at m = 750, no gain at m = 500.
+GRAM_RATIO = 0.75
 
 
 def rows_times(v: Tensor, matrices: Tensor) -> Tensor:

@@ -126,7 +126,7 @@ def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, li
     z, t = x, 1.0
     for iteration in range(1, steps + 1):
         v = torch.addcmul(z, step, slope_z if gradient is None else gradient(z), value=-1)
-        x_new = v - v.clamp(-threshold, threshold)
+        x_new = v - torch.minimum(torch.maximum(v, -threshold), threshold)   # S_{lam/L}(v)
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
         weight, t = 1 + (t - 1) / t_new, t_new   # z+ = lerp(c, c+, 1 + beta)
         z = torch.lerp(x, x_new, weight)
@@ -142,8 +142,8 @@ def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, li
         else:
             primal, gap = lasso_gap(forward, adjoint, y, x, lam[rows])
         still = active & (gap > tol * primal)
-        if not bool(torch.equal(still, active)):
-            result[rows] = torch.where(active & ~still, x, result[rows])
+        if not bool(torch.equal(still, active)):   # some stop: keep their c
+            result[rows] = torch.where(active, x, result[rows])
         active = still
         keep = active.any(dim=1)[:, 0]
         if not bool(keep.any()):

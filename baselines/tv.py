@@ -106,8 +106,8 @@ def _chambolle_pock(part: LeastSquares, lam: Tensor, norm_k: Tensor, shape: tupl
         x = x_new
         still = active & (torch.linalg.vector_norm(change, dim=-1, keepdim=True)
                           > tol * torch.linalg.vector_norm(x, dim=-1, keepdim=True))
-        if iteration == steps or not bool(torch.equal(still, active)):
-            result[rows] = torch.where(active & (~still | (iteration == steps)), x, result[rows])
+        if iteration == steps or not bool(torch.equal(still, active)):   # some stop: keep their x
+            result[rows] = torch.where(active, x, result[rows])
             keep = still.any(dim=1)[:, 0]
             if not bool(keep.any()):
                 break

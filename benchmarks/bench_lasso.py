@@ -4,9 +4,10 @@ reference), measured in the same run:
 
     min_c 1/2 ||y_b - M_b c||^2 + lam ||c||_1,   M_b = A_b Psi (Haar),  every lam of LAMBDA_GRID,
 
-on MNIST validation digits with Gaussian A (sigma = 0.1), as `tune` runs it (one recover_grid
-per task, the priors' step cap). scikit-learn stops at the same relative duality gap as ours
-(its tol is set per instance from our objective). Prints, per m, both times, their ratio and each solver's worst
+on MNIST validation digits with Gaussian A (sigma = 0.1), as `tune` runs it (one recover_grid per
+task: `SynthesisLasso.coefficients` with the priors' step cap and chunks, and the operator's
+Lipschitz bound). scikit-learn stops at the same relative duality gap as ours (its tol is set per
+instance from our objective). Prints, per m, both times, their ratio and each solver's worst
 relative duality gap per lam (float64), and ends with `ratio: X`, the smallest ratio over m.
     python benchmarks/bench_lasso.py [--images 32] [--m 25,100,500] [--tol 1e-5]
 """
@@ -19,10 +20,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import Lasso
 
-from csbench.baselines.common import SynthesisMap, dense_maps
-from csbench.baselines.common import LAMBDA_GRID
-from csbench.baselines.lasso import SynthesisLasso
-from csbench.baselines.solvers import lasso_continuation, lasso_gap
+from csbench.baselines.common import LAMBDA_GRID, dense_maps
+from csbench.baselines.lasso import LassoWavelet
+from csbench.baselines.solvers import lasso_gap
 from csbench.datasets import load_dataset
 from csbench.runner import Task, make_problem
 
@@ -46,12 +46,12 @@ def main() -> None:
     ratios = []
     for m in (int(v) for v in args.m.split(",")):
         problem = make_problem(x, Task("mnist", "gaussian", "lasso-wavelet", m, 0.1, 0), "validation", "cpu")
+        prior = LassoWavelet()
+        prior.tol = args.tol
         start = time.perf_counter()
-        synthesis = SynthesisMap(problem, "wavelet")
-        lam = torch.tensor(LAMBDA_GRID)[:, None].expand(-1, problem.batch)
-        ours = lasso_continuation(synthesis.forward, synthesis.adjoint, problem.y, lam, synthesis.lipschitz(),
-                                  steps=SynthesisLasso.steps, tol=args.tol)
+        synthesis, ours = prior.coefficients(problem, LAMBDA_GRID)
         seconds = time.perf_counter() - start
+        lam = torch.tensor(LAMBDA_GRID)[:, None].expand(-1, problem.batch)
 
         matrices = synthesis.basis.analyze(problem.operator.dense()).double()
         f_ours = lasso_gap(*dense_maps(matrices), problem.y.double(), ours.double(),

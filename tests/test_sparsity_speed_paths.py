@@ -1,0 +1,160 @@
+"""The sparsity baselines' fast paths give the plain algorithm's answers: FISTA with the gradient
+tracked at c (free duality gap) or from the Gram matrix, instances solved in cache-sized chunks,
+and TV's batched grid (u = A^T p form), each against a per-instance loop of the textbook iteration
+in float64, where rounding cannot hide a different iterate or stopping step."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import csbench.baselines.common as common
+from csbench.baselines.common import dense_maps, least_squares_parts, operator_norm_squared
+from csbench.baselines.lasso import LassoDCT, LassoWavelet
+from csbench.baselines.solvers import lasso_continuation
+from csbench.baselines.tv import GRADIENT_NORM_SQUARED, TotalVariation, gradient, gradient_adjoint, tv_solve
+from csbench.measurements import DenseOperator
+from csbench.problem import Problem
+
+SHAPE = (1, 8, 8)
+N = 64
+
+
+def problem64(batch: int, m: int, seed: int = 0, dtype=torch.float64) -> Problem:
+    """Gaussian measurements (A_ij ~ N(0, 1/m), sigma = 0.05) of random piecewise-smooth images."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, 1, 4, 4, generator=g, dtype=torch.float64)
+    x = torch.nn.functional.interpolate(x, size=SHAPE[1:], mode="nearest").reshape(batch, N)
+    matrices = torch.randn(batch, m, N, generator=g, dtype=torch.float64) / m ** 0.5
+    y = (matrices @ x[..., None])[..., 0] + 0.05 / m ** 0.5 * torch.randn(batch, m, generator=g, dtype=torch.float64)
+    return Problem(y=y.to(dtype), operator=DenseOperator(matrices.to(dtype)), shape=SHAPE, noise=0.05)
+
+
+# -- the plain algorithms, one instance and one lam at a time ---------------------------------------
+def plain_fista_gap(matrix, y, lam, lipschitz, steps, tol, check=10, x0=None):
+    """FISTA without restart, gradient M^T (M z - y) at z, stopped at a relative duality gap <= tol
+    (checked every `check` iterations) or after `steps` iterations."""
+    c = torch.zeros(matrix.shape[1], dtype=y.dtype) if x0 is None else x0.clone()
+    z, t = c.clone(), 1.0
+    for iteration in range(1, steps + 1):
+        v = z - matrix.T @ (matrix @ z - y) / lipschitz
+        c_new = torch.sign(v) * (v.abs() - lam / lipschitz).clamp_min(0)
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        z, c, t = c_new + (t - 1) / t_new * (c_new - c), c_new, t_new
+        if iteration % check == 0 or iteration == steps:
+            r = y - matrix @ c
+            primal = 0.5 * r @ r + lam * c.abs().sum()
+            scale = min(1.0, lam / float((matrix.T @ r).abs().max()))
+            if primal - (scale * y @ r - 0.5 * scale ** 2 * r @ r) <= tol * primal:
+                break
+    return c
+
+
+def plain_continuation(matrix, y, lam, lipschitz, steps, tol):
+    c = None
+    for k in (2, 1):
+        c = plain_fista_gap(matrix, y, lam / 0.2 ** k, lipschitz, steps, 100 * tol, x0=c)
+    return plain_fista_gap(matrix, y, lam, lipschitz, steps, tol, x0=c)
+
+
+def plain_tv(matrix, y, lam, norm_a, shape, steps, tol):
+    """Chambolle-Pock with K = [A; D], dual p of the data term kept in R^m."""
+    norm_k = norm_a + GRADIENT_NORM_SQUARED
+    tau = 1 / math.sqrt(norm_k)
+    sigma = 1 / (tau * norm_k)
+    x = torch.zeros(matrix.shape[1], dtype=y.dtype)
+    x_bar, p, q = x.clone(), torch.zeros_like(y), gradient(x.reshape(1, *shape))
+    for _ in range(steps):
+        p = (p + sigma * (matrix @ x_bar - y)) / (1 + sigma)
+        q = q + sigma * gradient(x_bar.reshape(1, *shape))
+        q = q / (q.pow(2).sum(dim=1, keepdim=True).sqrt() / lam).clamp_min(1)
+        x_new = (x - tau * (matrix.T @ p + gradient_adjoint(q).reshape(-1))).clamp(0, 1)
+        change = float((x_new - x).norm())
+        x_bar, x = 2 * x_new - x, x_new
+        if change <= tol * float(x.norm()):
+            break
+    return x
+
+
+# -- Lasso ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("use_gram", [False, True])
+def test_fista_gap_is_the_plain_iteration(use_gram):
+    """Tracked gradient (no gram) and Gram gradient: the plain per-instance answers, where some
+    (instance, lam) stop on the gap and others at the step cap."""
+    problem = problem64(batch=3, m=40)
+    matrices, y = problem.operator.dense(), problem.y
+    lam = torch.tensor([1e-3, 0.1, 2.0], dtype=torch.float64)[:, None].expand(-1, 3)
+    lipschitz = problem.operator.lipschitz_bound()
+    forward, adjoint = dense_maps(matrices)
+    hessian, correlation = matrices.transpose(1, 2) @ matrices, adjoint(y)
+    grad = (lambda z: (z[..., None, :] @ hessian)[..., 0, :] - correlation) if use_gram else None
+    steps, tol = 80, 1e-6   # lam = 2: final stops at 10, 20, 60 iterations; lam = 1e-3 at the cap
+    c = lasso_continuation(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, gradient=grad)
+    plain = torch.stack([torch.stack([plain_continuation(matrices[b], y[b], float(lam[g, b]), float(lipschitz[b]),
+                                                         steps, tol) for b in range(3)]) for g in range(3)])
+    assert torch.allclose(c, plain, rtol=0, atol=1e-10)
+    assert not torch.allclose(c[0], plain[2], atol=1e-3)   # the lam rows differ: the test can tell
+
+
+@pytest.mark.parametrize("cls", [LassoWavelet, LassoDCT])
+def test_lasso_chunks_and_gram_give_the_whole_batch_answer(cls, monkeypatch):
+    """m = 56 > 0.75 n: Gram by default; one instance per chunk, or no Gram, or one chunk: same answers."""
+    problem = problem64(batch=5, m=56, seed=1)
+    assert all(part.gram for part in least_squares_parts(problem))
+    grid = [1e-3, 0.05, 0.5]
+    chunked = cls().solve(problem, grid)
+    assert len(list(least_squares_parts(problem, budget=1))) == 5
+    monkeypatch.setattr(common, "CHUNK_BYTES", 2 ** 40)
+    whole = cls().solve(problem, grid)
+    monkeypatch.setattr(common, "GRAM_RATIO", 10.0)
+    assert not any(part.gram for part in least_squares_parts(problem))
+    direct = cls().solve(problem, grid)
+    monkeypatch.setattr(common, "CHUNK_BYTES", 1)
+    direct_chunked = cls().solve(problem, grid)
+    assert torch.allclose(chunked, whole, rtol=0, atol=1e-10)
+    assert torch.allclose(direct, whole, rtol=0, atol=1e-9)
+    assert torch.allclose(direct_chunked, direct, rtol=0, atol=1e-10)
+
+
+def test_chunks_cover_the_batch_in_order():
+    problem = problem64(batch=7, m=20, dtype=torch.float32)
+    per_instance = 4 * 20 * N
+    parts = list(least_squares_parts(problem, budget=2 * per_instance))
+    assert len(parts) == 4 and max(p.index.stop - p.index.start for p in parts) == 2
+    assert parts[0].index.start == 0 and parts[-1].index.stop == 7
+    assert all(a.index.stop == b.index.start for a, b in zip(parts, parts[1:]))
+    for part in parts:
+        matrices = problem.operator.dense()[part.index]
+        x = torch.randn(3, part.y.shape[0], N)
+        assert torch.allclose(part.forward(x), (matrices @ x[..., None])[..., 0], atol=1e-5)
+        assert torch.allclose(part.y, problem.y[part.index])
+
+
+# -- total variation --------------------------------------------------------------------------------
+@pytest.mark.parametrize("m, budget", [(24, None), (24, 1), (56, None), (56, 1)])
+def test_tv_grid_is_the_plain_iteration(m, budget, monkeypatch):
+    """Every lam in one program, with and without chunks, with A (m = 24) or the Gram matrix (m = 56):
+    the plain per-instance, per-lam Chambolle-Pock answer, where some points stop early."""
+    problem = problem64(batch=3, m=m, seed=2)
+    assert all(part.gram == (m == 56) for part in least_squares_parts(problem))
+    if budget is not None:
+        monkeypatch.setattr(common, "CHUNK_BYTES", budget)
+    lams, steps, tol = [1e-3, 0.02, 0.2], 300, 1e-4
+    x_hat = tv_solve(problem, lams, steps=steps, tol=tol).reshape(3, 3, N)
+    norm_a = operator_norm_squared(problem)
+    for g, lam in enumerate(lams):
+        for b in range(3):
+            plain = plain_tv(problem.operator.dense()[b], problem.y[b], lam, float(norm_a[b]), SHAPE, steps, tol)
+            assert torch.allclose(x_hat[g, b], plain, rtol=0, atol=1e-9)
+
+
+def test_tv_recover_grid_is_recover_at_each_point():
+    problem = problem64(batch=4, m=30, seed=3, dtype=torch.float32)
+    grid = [{"lam": lam} for lam in (1e-4, 0.01, 0.1, 1.0)]
+    results = TotalVariation().recover_grid(problem, grid)
+    for point, x_hat in zip(grid, results):
+        alone = TotalVariation(**point).recover(problem)
+        assert x_hat.shape == alone.shape == (4, *SHAPE)
+        assert torch.allclose(x_hat, alone, atol=1e-5)
+    assert not torch.allclose(results[0], results[-1], atol=1e-2)
