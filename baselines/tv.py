@@ -4,8 +4,8 @@
     TV(x) = sum_{c,i,j} sqrt((D_v x)_{cij}^2 + (D_h x)_{cij}^2)     (isotropic, per channel),
 
 D_v, D_h forward differences with Neumann boundary (zero across the last row / column).
-Solved for the whole batch by the primal-dual method of Chambolle & Pock (2011) with
-K = [A; D] and dual steps sigma_A, sigma_D:
+Solved for the whole batch, and every lam of the tuning grid at once (`tv_solve`), by the
+primal-dual method of Chambolle & Pock (2011) with K = [A; D] and dual steps sigma_A, sigma_D:
 
     p <- (p + sigma_A (A x_bar - y)) / (1 + sigma_A)           (prox of F*, F = 1/2||. - y||^2)
     q <- project_{|q_ij| <= lam}(q + sigma_D D x_bar)
@@ -79,6 +79,7 @@ def _chambolle_pock(part: LeastSquares, lam: Tensor, norm_k: Tensor, shape: tupl
     batch, grid = part.y.shape[0], lam.shape[0]
     tau = 1.0 / norm_k.sqrt()[:, None]
     sigma = 1.0 / (tau * norm_k[:, None])                      # (b, 1), equal to tau
+    shrink = 1 + sigma
     x = part.y.new_zeros(grid, batch, math.prod(shape))
     x_bar, u = x.clone(), x.clone()
     q = x.new_zeros(grid, batch, 2, *shape)                     # stays 0 across the last row / column
@@ -89,7 +90,7 @@ def _chambolle_pock(part: LeastSquares, lam: Tensor, norm_k: Tensor, shape: tupl
     rows = torch.arange(grid, device=x.device)                  # the lam rows still in the batch
     active = torch.ones(grid, batch, 1, dtype=torch.bool, device=x.device)
     for iteration in range(1, steps + 1):
-        u.addcmul_(part.gradient(x_bar), sigma).div_(1 + sigma)
+        u.addcmul_(part.gradient(x_bar), sigma).div_(shrink)
         images = x_bar.view(-1, batch, *shape)
         torch.sub(images[..., 1:, :], images[..., :-1, :], out=dx[:, :, 0, ..., :-1, :])
         torch.sub(images[..., 1:], images[..., :-1], out=dx[:, :, 1, ..., :-1])
