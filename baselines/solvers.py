@@ -96,7 +96,8 @@ def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, li
     """Solve  min_c 1/2 ||y_b - M_b c||^2 + lam_gb ||c||_1  for a grid of G values of lam per instance.
 
     FISTA (Beck & Teboulle 2009) without restart, step 1/L_b, g(c) = M^T (M c - y):
-        c+ = S_{lam/L}(z - g(z) / L),   z+ = c+ + beta (c+ - c),   beta = (t - 1) / t+,  t+ = (1 + sqrt(1 + 4 t^2)) / 2.
+        c+ = S_{lam/L}(z - g(z) / L),   z+ = c+ + beta (c+ - c),
+        beta = (t - 1) / t+,   t+ = (1 + sqrt(1 + 4 t^2)) / 2.
     Without `gradient`, M and M^T are applied to c+ (two products per iteration, as for z) and
     g(z+) = g(c+) + beta (g(c+) - g(c)) by linearity, so the residual y - M c+ and M^T of it, which the
     duality gap needs, cost no product. `gradient` computes g(z) itself (e.g. z H - M^T y with the Gram

@@ -63,8 +63,8 @@ def reference_lasso(problem, lams, basis="wavelet"):
     lipschitz = operator_norm_squared(problem)
     c = None
     for k in (2, 1, 0):   # continuation: lam / 0.2^k, to a 100x looser gap before the last stage
-        c = reference_fista_gap(forward, adjoint, problem.y, lam / 0.2 ** k, lipschitz, steps=LassoWavelet.steps,
-                                tol=LassoWavelet.tol * (100 if k else 1), x0=c)
+        c = reference_fista_gap(forward, adjoint, problem.y, lam / 0.2 ** k, lipschitz,
+                                steps=LassoWavelet.steps, tol=LassoWavelet.tol * (100 if k else 1), x0=c)
     x = psi.synthesize(c).clamp(0, 1)
     return x.reshape(*x.shape[:-1], *problem.shape)
 
@@ -122,7 +122,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_dataset("mnist")
     x_val, x_test = data.split("validation", 16), data.split("test", 64)
-    print(f"16 validation + 64 test MNIST digits, Gaussian A, sigma = 0.1, {torch.get_num_threads()} thread(s)")
+    print(f"16 validation + 64 test MNIST digits, Gaussian A, sigma = 0.1, "
+          f"{torch.get_num_threads()} thread(s)")
     totals = [0.0, 0.0]
     for m in (int(v) for v in args.m.split(",")):
         for name in args.priors.split(","):

@@ -27,7 +27,8 @@ def problem64(batch: int, m: int, seed: int = 0, dtype=torch.float64) -> Problem
     x = torch.rand(batch, 1, 4, 4, generator=g, dtype=torch.float64)
     x = torch.nn.functional.interpolate(x, size=SHAPE[1:], mode="nearest").reshape(batch, N)
     matrices = torch.randn(batch, m, N, generator=g, dtype=torch.float64) / m ** 0.5
-    y = (matrices @ x[..., None])[..., 0] + 0.05 / m ** 0.5 * torch.randn(batch, m, generator=g, dtype=torch.float64)
+    noise = 0.05 / m ** 0.5 * torch.randn(batch, m, generator=g, dtype=torch.float64)
+    y = (matrices @ x[..., None])[..., 0] + noise
     return Problem(y=y.to(dtype), operator=DenseOperator(matrices.to(dtype)), shape=SHAPE, noise=0.05)
 
 
@@ -92,7 +93,8 @@ def test_fista_gap_is_the_plain_iteration(use_gram):
     steps, tol = 80, 1e-6   # lam = 2: final stops at 10, 20, 60 iterations; lam = 1e-3 at the cap
     c = lasso_continuation(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, gradient=grad)
     plain = torch.stack([torch.stack([plain_continuation(matrices[b], y[b], float(lam[g, b]), float(lipschitz[b]),
-                                                         steps, tol) for b in range(3)]) for g in range(3)])
+                                                         steps, tol)
+                                      for b in range(3)]) for g in range(3)])
     assert torch.allclose(c, plain, rtol=0, atol=1e-10)
     assert not torch.allclose(c[0], plain[2], atol=1e-3)   # the lam rows differ: the test can tell
 
@@ -145,7 +147,8 @@ def test_tv_grid_is_the_plain_iteration(m, budget, monkeypatch):
     norm_a = operator_norm_squared(problem)
     for g, lam in enumerate(lams):
         for b in range(3):
-            plain = plain_tv(problem.operator.dense()[b], problem.y[b], lam, float(norm_a[b]), SHAPE, steps, tol)
+            matrix, y = problem.operator.dense()[b], problem.y[b]
+            plain = plain_tv(matrix, y, lam, float(norm_a[b]), SHAPE, steps, tol)
             assert torch.allclose(x_hat[g, b], plain, rtol=0, atol=1e-9)
 
 
