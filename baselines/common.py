@@ -11,73 +11,53 @@ from torch import Tensor
 from csbench.baselines.solvers import LinearMap
 from csbench.baselines.transforms import Basis
 from csbench.errors import CsbenchError
-from csbench.measurements.base import LinearOperator
 from csbench.priors import Prior
 from csbench.problem import Problem
 
 # Instances per chunk: a chunk's matrices (about this many bytes) stay in the CPU's last-level cache
 # through all its iterations instead of streaming from memory on every product.
 CHUNK_BYTES = 8 << 20
-# Iterate with the Gram matrix H = M^T M (n x n: one read per gradient instead of two of M) when
-# m > GRAM_RATIO n: measured on MNIST (n = 784), 5-20% faster at m = 750, no gain at m = 500.
-GRAM_RATIO = 0.75
-
-
-def rows_times(v: Tensor, matrices: Tensor) -> Tensor:
-    """v_b^T K_b for matrices K (B, p, q) and v (..., B, p) -> (..., B, q): one batched product per
-    instance whatever the leading dimensions, so a grid of G problems per instance reads K_b once."""
-    rows = v.movedim(-2, 0)
-    out = torch.bmm(rows.reshape(rows.shape[0], -1, rows.shape[-1]), matrices)
-    return out.reshape(*rows.shape[:-1], out.shape[-1]).movedim(0, -2)
 
 
 def dense_maps(matrices: Tensor) -> tuple[LinearMap, LinearMap]:
-    """x -> M x and r -> M^T r for matrices M (B, m, n) on (..., B, n) / (..., B, m) by `rows_times`
-    (rows x^T M^T, r^T M: they stream M row by row, 1.5-2.5x faster on CPU than matrix-vector
-    products with a transposed view)."""
+    """x -> M x and r -> M^T r for matrices M (B, m, n) on (..., B, n) / (..., B, m): one batched
+    product per instance whatever the leading dimensions, so a grid of G problems per instance
+    reads M_b once (rows x^T M^T, r^T M: they stream M row by row, 1.5-2.5x faster on CPU than
+    matrix-vector products with a transposed view)."""
     transposed = matrices.transpose(1, 2)
-    return (lambda x: rows_times(x, transposed)), (lambda r: rows_times(r, matrices))
 
+    def product(v: Tensor, matrix: Tensor) -> Tensor:
+        rows = v.movedim(-2, 0)
+        out = torch.bmm(rows.reshape(rows.shape[0], -1, rows.shape[-1]), matrix)
+        return out.reshape(*rows.shape[:-1], out.shape[-1]).movedim(0, -2)
 
-def operator_maps(operator: LinearOperator) -> tuple[LinearMap, LinearMap]:
-    """x -> A x and r -> A^T r on (..., B, n) / (..., B, m): `dense_maps` of the operator's
-    matrices when it has them, otherwise the operator's own."""
-    matrices = operator.dense()
-    if matrices is None:
-        return operator.forward, operator.adjoint
-    return dense_maps(matrices)
+    return (lambda x: product(x, transposed)), (lambda r: product(r, matrices))
 
 
 class LeastSquares:
     """The data term 1/2 ||y_b - M_b x||^2 of the instances `index` of a batch: `forward` x -> M x,
-    `adjoint` r -> M^T r, and `gradient` x -> M^T (M x - y) on (..., b, n), computed as x H - M^T y
-    when the Gram matrices H_b = M_b^T M_b are given (`gram`), else with `forward` and `adjoint`."""
+    `adjoint` r -> M^T r and `gradient` x -> M^T (M x - y), on (..., b, n) / (..., b, m)."""
 
-    def __init__(self, index: slice, y: Tensor, forward: LinearMap, adjoint: LinearMap,
-                 hessian: Tensor | None = None):
+    def __init__(self, index: slice, y: Tensor, forward: LinearMap, adjoint: LinearMap):
         self.index, self.y, self.forward, self.adjoint = index, y, forward, adjoint
-        self.hessian = hessian
-        self.correlation = None if hessian is None else adjoint(y)
-
-    @property
-    def gram(self) -> bool:
-        return self.hessian is not None
 
     def gradient(self, x: Tensor) -> Tensor:
-        if self.hessian is None:
-            return self.adjoint(self.forward(x) - self.y)
-        return rows_times(x, self.hessian) - self.correlation
+        return self.adjoint(self.forward(x) - self.y)
 
 
-def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget: int | None = None,
-                        gram: bool | None = None) -> Iterator[LeastSquares]:
+def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget: int | None = None
+                        ) -> Iterator[LeastSquares]:
     """The data term of `problem` with M = A Psi (M = A without a basis), in chunks of consecutive
-    instances whose hot matrices (M_b, or H_b = M_b^T M_b when m > GRAM_RATIO n) take about `budget`
-    bytes (CHUNK_BYTES by default), so a solver run chunk by chunk reads them from cache; `gram`
-    forces or forbids the Gram matrices. Instances are independent: the
-    answers are those of one batch up to rounding. Each chunk's M_b = A_b Psi (rows of A_b analysed by
-    the fast transform) is formed when the chunk is reached. Without dense matrices: one part with
-    the operator's products and the transform."""
+    instances whose matrices M_b take about `budget` bytes (CHUNK_BYTES by default), so a solver run
+    chunk by chunk reads them from cache. Instances are independent: the answers are those of one
+    batch up to rounding. Each chunk's M_b = A_b Psi (rows of A_b analysed by the fast transform)
+    is formed when the chunk is reached. Without dense matrices: one part with the operator's
+    products and the transform.
+
+    (Not the Gram matrices H_b = M_b^T M_b, one read per gradient x H - M^T y instead of two of M:
+    measured on MNIST, n = 784, no gain at m = 500 and 25% for TV at m = 750, while in float32 that
+    difference keeps errors of eps ||M^T y||, about 30x those of M^T (M x - y) where the gradient is
+    small, and moved validation MSEs 30-100x more than rounding does.)"""
     matrices = problem.operator.dense()
     if matrices is None:
         apply, apply_adjoint = problem.operator.forward, problem.operator.adjoint
@@ -88,17 +68,14 @@ def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget:
                                lambda r: basis.analyze(apply_adjoint(r)))
         return
     batch, m, n = matrices.shape
-    gram = m > GRAM_RATIO * n if gram is None else gram
     budget = CHUNK_BYTES if budget is None else budget
-    size = max(1, budget // (matrices.element_size() * n * (n if gram else m)))
+    size = max(1, budget // (matrices.element_size() * m * n))
     count = -(-batch // size)
     bounds = [round(i * batch / count) for i in range(count + 1)]   # balanced chunks
     for start, stop in zip(bounds, bounds[1:]):
         index = slice(start, stop)
         chunk = matrices[index] if basis is None else basis.analyze(matrices[index])
-        forward, adjoint = dense_maps(chunk)
-        hessian = torch.bmm(chunk.transpose(1, 2), chunk) if gram else None
-        yield LeastSquares(index, problem.y[index], forward, adjoint, hessian)
+        yield LeastSquares(index, problem.y[index], *dense_maps(chunk))
 
 
 class SynthesisMap:
@@ -117,7 +94,7 @@ class SynthesisMap:
 
     @cached_property
     def _whole(self) -> LeastSquares:
-        return next(least_squares_parts(self.problem, self.basis, budget=2 ** 62, gram=False))
+        return next(least_squares_parts(self.problem, self.basis, budget=2 ** 62))
 
     @property
     def forward(self) -> LinearMap:
@@ -127,9 +104,9 @@ class SynthesisMap:
     def adjoint(self) -> LinearMap:
         return self._whole.adjoint
 
-    def parts(self, **options) -> Iterator[LeastSquares]:
-        """`least_squares_parts` of M (keywords `budget`, `gram`)."""
-        return least_squares_parts(self.problem, self.basis, **options)
+    def parts(self, budget: int | None = None) -> Iterator[LeastSquares]:
+        """`least_squares_parts` of M."""
+        return least_squares_parts(self.problem, self.basis, budget=budget)
 
     def lipschitz(self) -> Tensor:
         """An upper bound of ||M_b||^2 = ||A_b||^2 (Psi is orthonormal), (B,)."""

@@ -43,7 +43,7 @@ class SynthesisLasso(Prior):
         for part in synthesis.parts():
             c[:, part.index] = lasso_continuation(
                 part.forward, part.adjoint, part.y, lam.expand(-1, part.y.shape[0]), lipschitz[part.index],
-                steps=self.steps, tol=self.tol, gradient=part.gradient if part.gram else None)
+                steps=self.steps, tol=self.tol)
         return synthesis, c
 
     def solve(self, problem: Problem, lams: list[float]) -> Tensor:

@@ -91,22 +91,20 @@ def gap_from_residual(y: Tensor, residual: Tensor, correlation: Tensor, c: Tenso
 
 
 def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, lipschitz: Tensor, *,
-              steps: int = 10000, tol: float = 1e-5, check: int = 10, x0: Tensor | None = None,
-              gradient: LinearMap | None = None) -> Tensor:
+              steps: int = 10000, tol: float = 1e-5, check: int = 10, x0: Tensor | None = None) -> Tensor:
     """Solve  min_c 1/2 ||y_b - M_b c||^2 + lam_gb ||c||_1  for a grid of G values of lam per instance.
 
     FISTA (Beck & Teboulle 2009) without restart, step 1/L_b, g(c) = M^T (M c - y):
         c+ = S_{lam/L}(z - g(z) / L),   z+ = c+ + beta (c+ - c),
         beta = (t - 1) / t+,   t+ = (1 + sqrt(1 + 4 t^2)) / 2.
-    Without `gradient`, M and M^T are applied to c+ (two products per iteration, as for z) and
-    g(z+) = g(c+) + beta (g(c+) - g(c)) by linearity, so the residual y - M c+ and M^T of it, which the
-    duality gap needs, cost no product. `gradient` computes g(z) itself (e.g. z H - M^T y with the Gram
-    matrix H = M^T M: one read of H instead of two of M); the gap then applies M and M^T to c.
+    M and M^T are applied to c+ (two products per iteration, as for z) and g(z+) = g(c+) +
+    beta (g(c+) - g(c)) by linearity, so the residual y - M c+ and M^T of it, which the duality gap
+    needs, cost no product.
     Every `check` iterations an instance whose relative duality gap (`lasso_gap`) is at most `tol`
     keeps its c as its answer (it iterates on, unseen), so  P(c) - P* <= tol P(c)  holds for each
     answer whatever the batch; rows of lam whose instances have all stopped leave the batch.
 
-    forward, adjoint, gradient: on (..., B, n) / (..., B, m), leading dimensions broadcast.
+    forward, adjoint: M and M^T on (..., B, n) / (..., B, m), leading dimensions broadcast.
     y: (B, m); lam: (G, B); lipschitz: (B,) bounds on ||M_b||_2^2. x0: (G, B, n) start
     (zeros by default). Returns c, shape (G, B, n).
     """
@@ -119,29 +117,24 @@ def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, li
         x = slope.new_zeros(slope.shape)
     else:
         x = x0.clone()
-        slope = None if gradient else adjoint(forward(x) - y)
+        slope = adjoint(forward(x) - y)
     slope_z = slope                              # g(z), z = c
     result = x.clone()
     rows = torch.arange(grid, device=y.device)   # the lam rows still in the batch
     active = torch.ones(grid, batch, 1, dtype=torch.bool, device=y.device)
     z, t = x, 1.0
     for iteration in range(1, steps + 1):
-        v = torch.addcmul(z, step, slope_z if gradient is None else gradient(z), value=-1)
+        v = torch.addcmul(z, step, slope_z, value=-1)
         x_new = v - torch.minimum(torch.maximum(v, -threshold), threshold)   # S_{lam/L}(v)
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
         weight, t = 1 + (t - 1) / t_new, t_new   # z+ = lerp(c, c+, 1 + beta)
-        z = torch.lerp(x, x_new, weight)
-        if gradient is None:
-            fit = forward(x_new) - y
-            slope_new = adjoint(fit)
-            slope_z, slope = torch.lerp(slope, slope_new, weight), slope_new
-        x = x_new
+        fit = forward(x_new) - y
+        slope_new = adjoint(fit)
+        z, slope_z = torch.lerp(x, x_new, weight), torch.lerp(slope, slope_new, weight)
+        x, slope = x_new, slope_new
         if iteration % check and iteration < steps:
             continue
-        if gradient is None:
-            primal, gap = gap_from_residual(y, -fit, slope, x, lam[rows])
-        else:
-            primal, gap = lasso_gap(forward, adjoint, y, x, lam[rows])
+        primal, gap = gap_from_residual(y, -fit, slope, x, lam[rows])
         still = active & (gap > tol * primal)
         if not bool(torch.equal(still, active)):   # some stop: keep their c
             result[rows] = torch.where(active, x, result[rows])
@@ -150,22 +143,20 @@ def fista_gap(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor, li
         if not bool(keep.any()):
             break
         if not bool(keep.all()):
-            rows, x, z, active, threshold = rows[keep], x[keep], z[keep], active[keep], threshold[keep]
-            if gradient is None:
-                slope, slope_z = slope[keep], slope_z[keep]
+            rows, x, z, slope, slope_z, active, threshold = (
+                v[keep] for v in (rows, x, z, slope, slope_z, active, threshold))
     result[rows] = torch.where(active, x, result[rows])
     return result
 
 
 def lasso_continuation(forward: LinearMap, adjoint: LinearMap, y: Tensor, lam: Tensor,
                        lipschitz: Tensor, *, stages: int = 2, factor: float = 0.2, steps: int = 10000,
-                       tol: float = 1e-5, gradient: LinearMap | None = None) -> Tensor:
+                       tol: float = 1e-5) -> Tensor:
     """`fista_gap` with continuation: warm-started solves for lam_k = lam / factor^k,
     k = stages, ..., 1 (to a 100x looser gap), then for lam itself. Same minimiser, far fewer
     iterations for small lam; each instance's path depends on its own lam only, so results do
     not depend on the batch. lam: (G, B). Returns c, shape (G, B, n)."""
     c = None
     for k in range(stages, 0, -1):
-        c = fista_gap(forward, adjoint, y, lam / factor ** k, lipschitz, steps=steps, tol=100 * tol, x0=c,
-                      gradient=gradient)
-    return fista_gap(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, x0=c, gradient=gradient)
+        c = fista_gap(forward, adjoint, y, lam / factor ** k, lipschitz, steps=steps, tol=100 * tol, x0=c)
+    return fista_gap(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, x0=c)

@@ -59,8 +59,7 @@ def tv_solve(problem: Problem, lams: Sequence[float], *, steps: int = 1000, tol:
 
     The dual variable p of the data term enters only through u = A^T p, so the iteration keeps u:
         u <- (u + sigma_A A^T (A x_bar - y)) / (1 + sigma_A),
-    with A^T (A x_bar - y) = x_bar H - A^T y where the Gram matrix H = A^T A is formed (m large: one
-    read of H per iteration instead of two of A), and one product per instance for all G values of lam.
+    with one product by A_b and one by A_b^T per iteration for all G values of lam.
     An instance stops when ||x+ - x|| <= tol ||x+|| (its x+ is its answer) or after `steps`
     iterations; each answer is the one `tv_recover` gives for its lam alone (up to rounding).
     Returns x_hat, shape (G, B, C, H, W).

@@ -1,7 +1,7 @@
 """The sparsity baselines' fast paths give the plain algorithm's answers: FISTA with the gradient
-tracked at c (free duality gap) or from the Gram matrix, instances solved in cache-sized chunks,
-and TV's batched grid (u = A^T p form), each against a per-instance loop of the textbook iteration
-in float64, where rounding cannot hide a different iterate or stopping step."""
+tracked at c (free duality gap), instances solved in cache-sized chunks, and TV's batched grid
+(u = A^T p form), each against a per-instance loop of the textbook iteration in float64, where
+rounding cannot hide a different iterate or stopping step."""
 from __future__ import annotations
 
 import math
@@ -79,19 +79,16 @@ def plain_tv(matrix, y, lam, norm_a, shape, steps, tol):
 
 
 # -- Lasso ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("use_gram", [False, True])
-def test_fista_gap_is_the_plain_iteration(use_gram):
-    """Tracked gradient (no gram) and Gram gradient: the plain per-instance answers, where some
+def test_fista_gap_is_the_plain_iteration():
+    """The gradient tracked at c (free duality gap): the plain per-instance answers, where some
     (instance, lam) stop on the gap and others at the step cap."""
     problem = problem64(batch=3, m=40)
     matrices, y = problem.operator.dense(), problem.y
     lam = torch.tensor([1e-3, 0.1, 2.0], dtype=torch.float64)[:, None].expand(-1, 3)
     lipschitz = problem.operator.lipschitz_bound()
     forward, adjoint = dense_maps(matrices)
-    hessian, correlation = matrices.transpose(1, 2) @ matrices, adjoint(y)
-    grad = (lambda z: (z[..., None, :] @ hessian)[..., 0, :] - correlation) if use_gram else None
     steps, tol = 80, 1e-6   # lam = 2: final stops at 10, 20, 60 iterations; lam = 1e-3 at the cap
-    c = lasso_continuation(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol, gradient=grad)
+    c = lasso_continuation(forward, adjoint, y, lam, lipschitz, steps=steps, tol=tol)
     plain = torch.stack([torch.stack([plain_continuation(matrices[b], y[b], float(lam[g, b]), float(lipschitz[b]),
                                                          steps, tol)
                                       for b in range(3)]) for g in range(3)])
@@ -100,23 +97,16 @@ def test_fista_gap_is_the_plain_iteration(use_gram):
 
 
 @pytest.mark.parametrize("cls", [LassoWavelet, LassoDCT])
-def test_lasso_chunks_and_gram_give_the_whole_batch_answer(cls, monkeypatch):
-    """m = 56 > 0.75 n: Gram by default; one instance per chunk, or no Gram, or one chunk: same answers."""
-    problem = problem64(batch=5, m=56, seed=1)
-    assert all(part.gram for part in least_squares_parts(problem))
+def test_lasso_chunks_give_the_whole_batch_answer(cls, monkeypatch):
+    """One instance per chunk, or one chunk: the same answers."""
+    problem = problem64(batch=5, m=40, seed=1)
     grid = [1e-3, 0.05, 0.5]
-    chunked = cls().solve(problem, grid)
-    assert len(list(least_squares_parts(problem, budget=1))) == 5
-    monkeypatch.setattr(common, "CHUNK_BYTES", 2 ** 40)
-    whole = cls().solve(problem, grid)
-    monkeypatch.setattr(common, "GRAM_RATIO", 10.0)
-    assert not any(part.gram for part in least_squares_parts(problem))
-    direct = cls().solve(problem, grid)
     monkeypatch.setattr(common, "CHUNK_BYTES", 1)
-    direct_chunked = cls().solve(problem, grid)
-    assert torch.allclose(chunked, whole, rtol=0, atol=1e-10)
-    assert torch.allclose(direct, whole, rtol=0, atol=1e-9)
-    assert torch.allclose(direct_chunked, direct, rtol=0, atol=1e-10)
+    assert len(list(least_squares_parts(problem))) == 5
+    chunked = cls().solve(problem, grid)
+    monkeypatch.setattr(common, "CHUNK_BYTES", 2 ** 40)
+    assert len(list(least_squares_parts(problem))) == 1
+    assert torch.allclose(chunked, cls().solve(problem, grid), rtol=0, atol=1e-10)
 
 
 def test_chunks_cover_the_batch_in_order():
@@ -136,10 +126,9 @@ def test_chunks_cover_the_batch_in_order():
 # -- total variation --------------------------------------------------------------------------------
 @pytest.mark.parametrize("m, budget", [(24, None), (24, 1), (56, None), (56, 1)])
 def test_tv_grid_is_the_plain_iteration(m, budget, monkeypatch):
-    """Every lam in one program, with and without chunks, with A (m = 24) or the Gram matrix (m = 56):
-    the plain per-instance, per-lam Chambolle-Pock answer, where some points stop early."""
+    """Every lam in one program, with and without chunks (u = A^T p form): the plain per-instance,
+    per-lam Chambolle-Pock answer, where some points stop early and some at the step cap."""
     problem = problem64(batch=3, m=m, seed=2)
-    assert all(part.gram == (m == 56) for part in least_squares_parts(problem))
     if budget is not None:
         monkeypatch.setattr(common, "CHUNK_BYTES", budget)
     lams, steps, tol = [1e-3, 0.02, 0.2], 300, 1e-4
