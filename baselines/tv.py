@@ -53,8 +53,9 @@ def total_variation(x: Tensor) -> Tensor:
     return gradient(x).pow(2).sum(dim=1).sqrt().flatten(1).sum(dim=1)
 
 
-def tv_solve(problem: Problem, lams: Sequence[float], *, steps: int = 1000, tol: float = 1e-5) -> Tensor:
-    """Chambolle-Pock for the box-constrained TV problem above, every lam of `lams` and all B
+def tv_solve(problem: Problem, lams: Sequence[float], *, steps: int = 1000, tol: float = 1e-5,
+             box: bool = True) -> Tensor:
+    """Chambolle-Pock for the box-constrained TV problem above (without the box when `box` is False), every lam of `lams` and all B
     instances in one batched program, in cache-sized chunks of instances (`least_squares_parts`).
 
     The dual variable p of the data term enters only through u = A^T p, so the iteration keeps u:
@@ -68,12 +69,12 @@ def tv_solve(problem: Problem, lams: Sequence[float], *, steps: int = 1000, tol:
     norm_k = operator_norm_squared(problem) + GRADIENT_NORM_SQUARED
     x_hat = problem.y.new_empty(len(lam), problem.batch, problem.n)
     for part in least_squares_parts(problem):
-        x_hat[:, part.index] = _chambolle_pock(part, lam, norm_k[part.index], problem.shape, steps, tol)
+        x_hat[:, part.index] = _chambolle_pock(part, lam, norm_k[part.index], problem.shape, steps, tol, box)
     return x_hat.reshape(len(lam), problem.batch, *problem.shape)
 
 
 def _chambolle_pock(part: LeastSquares, lam: Tensor, norm_k: Tensor, shape: tuple[int, int, int],
-                    steps: int, tol: float) -> Tensor:
+                    steps: int, tol: float, box: bool) -> Tensor:
     """`tv_solve` for one part of the batch, x (G, b, n) -> (G, b, n); steps tau = sigma = 1 / ||K||."""
     batch, grid = part.y.shape[0], lam.shape[0]
     tau = 1.0 / norm_k.sqrt()[:, None]
@@ -100,7 +101,9 @@ def _chambolle_pock(part: LeastSquares, lam: Tensor, norm_k: Tensor, shape: tupl
         step = torch.add(qv, qh).neg_()                          # D^T q = -div q
         step[..., 1:, :] += qv[..., :-1, :]
         step[..., 1:] += qh[..., :-1]
-        x_new = torch.addcmul(x, step.view_as(x).add_(u), tau, value=-1).clamp_(0, 1)
+        x_new = torch.addcmul(x, step.view_as(x).add_(u), tau, value=-1)
+        if box:
+            x_new.clamp_(0, 1)
         change = x_new - x
         x_bar = x_new + change
         x = x_new

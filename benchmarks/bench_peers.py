@@ -16,9 +16,7 @@ the CPU, one thread, each objective evaluated in float64.
   `max_iter` (early stop off).
 - Isotropic TV (Neumann forward differences, as csbench's `total_variation`), lam = 0.02, WITHOUT
   the box 0 <= x <= 1 (deepinv has no box-constrained TV and no prox of TV + box).  csbench's
-  `tv_solve` always projects on the box, so csbench is run as `tv_solve` with that one projection
-  removed from `_chambolle_pock`'s source at import time (`unboxed_tv_solve`: the same code
-  otherwise; the benchmark stops with an error if the projection is not found exactly once).  The
+  solver runs as `tv_solve(..., box=False)` (the same iteration without the projection).  The
   knob is `steps` (tol = 0).  deepinv: FISTA (or PGD, `--tv-iterations`) with `TVPrior`, whose
   prox is deepinv's inner TV denoiser (primal-dual, warm-started across outer iterations); its
   default inner budget (n_it_max 1000 at crit 1e-8) costs about 0.45 s per outer iteration for 4
@@ -48,7 +46,6 @@ from __future__ import annotations
 import argparse
 import importlib.machinery
 import importlib.util
-import inspect
 import math
 import sys
 import time
@@ -150,18 +147,6 @@ def deepinv_tv(dinv, matrices: torch.Tensor, y: torch.Tensor, lipschitz: torch.T
 
 
 # -- csbench -----------------------------------------------------------------------------------------
-
-def unboxed_tv_solve() -> Callable:
-    """csbench's `tv_solve` with the box projection `.clamp_(0, 1)` of `_chambolle_pock` removed."""
-    source = inspect.getsource(tv._chambolle_pock)
-    if source.count(".clamp_(0, 1)") != 1:
-        sys.exit("error: csbench's TV solver changed (its box projection is not one `.clamp_(0, 1)`): "
-                 "the unconstrained TV comparison with deepinv is not possible; update bench_peers.py")
-    namespace = dict(vars(tv))
-    exec(compile(source.replace(".clamp_(0, 1)", ""), tv.__file__, "exec"), namespace)  # noqa: S102
-    exec(compile(inspect.getsource(tv.tv_solve), tv.__file__, "exec"), namespace)  # noqa: S102
-    return namespace["tv_solve"]
-
 
 def csbench_lasso(problem, tol: float) -> torch.Tensor:
     """The lasso-wavelet prior's solve at relative duality gap `tol`: c, (B, n)."""
@@ -305,8 +290,6 @@ def main() -> None:
         return float(np.mean(tv_objective(a64, y64, out.double().reshape(len(y64), -1).numpy(), shape)
                              / reference - 1))
 
-    free_tv = unboxed_tv_solve()
-
     def measure(name: str, solver: str, run, gap, knob: dict, label: Callable[[float], str],
                 extra: float = 0.0) -> float:
         seconds, setting, value = time_to_target(run, gap, target=args.target, repeats=args.repeats, **knob)
@@ -321,7 +304,7 @@ def main() -> None:
                        lambda k: deepinv_lasso(dinv, matrices, y, lipschitz, int(k)),
                        lasso_gap, iterations(100, 100000), lambda k: f"{int(k)} iterations", extra=forming)
     tv_cs = measure("TV", "csbench Chambolle-Pock (no box)",
-                    lambda k: free_tv(problem, [TV_LAM], steps=int(k), tol=0.0)[0],
+                    lambda k: tv.tv_solve(problem, [TV_LAM], steps=int(k), tol=0.0, box=False)[0],
                     tv_gap, iterations(100, 100000), lambda k: f"{int(k)} iterations")
     tv_di = math.inf
     for inner in (int(v) for v in args.inner.split(",")):

@@ -13,7 +13,7 @@ from csbench.baselines.lasso import LassoDCT, LassoPixel, LassoWavelet
 from csbench.baselines.solvers import fista_l1, lasso_continuation, lasso_gap
 from csbench.measurements.base import DenseOperator
 from csbench.baselines.transforms import BASES, Basis, haar_level, synthesis_matrix
-from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_recover
+from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_solve
 from csbench.measurements import DenseOperator, LinearOperator, get_measurement
 from csbench.problem import Problem
 
@@ -221,16 +221,19 @@ def test_gradient_adjoint_and_tv_value():
     assert float(total_variation(ramp)) == pytest.approx(12.0)
 
 
-def test_tv_matches_cvxpy():
+@pytest.mark.parametrize("box", [True, False])
+def test_tv_matches_cvxpy(box):
+    """With the box 0 <= x <= 1 (the prior) and without it (`tv_solve(box=False)`, for peers that
+    have no box): a block of height 1.6 makes the box matter."""
     batch, side, m, lam = 2, 8, 40, 0.05
     x = torch.zeros(batch, 1, side, side, dtype=torch.float64)
-    x[:, :, 2:6, 3:7] = 0.8
+    x[:, :, 2:6, 3:7] = 0.8 if box else 1.6
     g = torch.Generator().manual_seed(6)
     matrices = torch.randn(batch, m, side * side, generator=g, dtype=torch.float64) / m ** 0.5
     y = (matrices @ x.reshape(batch, -1, 1))[..., 0] + 0.05 * torch.randn(batch, m, generator=g,
                                                                          dtype=torch.float64)
     problem = Problem(y=y, operator=DenseOperator(matrices), shape=(1, side, side), noise=0.05)
-    x_hat = tv_recover(problem, lam, steps=20000, tol=1e-10)
+    x_hat = tv_solve(problem, [lam], steps=20000, tol=1e-10, box=box)[0]
     residual = y - (matrices @ x_hat.reshape(batch, -1, 1))[..., 0]
     ours = 0.5 * residual.pow(2).sum(dim=1) + lam * total_variation(x_hat)
     for b in range(batch):
@@ -238,9 +241,10 @@ def test_tv_matches_cvxpy():
         # cp.tv drops the last row/column; edge-padding gives our Neumann-boundary TV
         padded = cp.vstack([cp.hstack([image, image[:, -1:]]), cp.hstack([image[-1:, :], image[-1:, -1:]])])
         fit = cp.sum_squares(y[b].numpy() - matrices[b].numpy() @ cp.vec(image, order="C"))
-        optimum = cp.Problem(cp.Minimize(0.5 * fit + lam * cp.tv(padded)), [image >= 0, image <= 1]).solve()
+        constraints = [image >= 0, image <= 1] if box else []
+        optimum = cp.Problem(cp.Minimize(0.5 * fit + lam * cp.tv(padded)), constraints).solve()
         assert abs(float(ours[b]) - optimum) / optimum < 1e-5
-        assert float(x_hat.min()) >= 0 and float(x_hat.max()) <= 1
+    assert (float(x_hat.min()) >= 0 and float(x_hat.max()) <= 1) == box
 
 
 # -- greedy ------------------------------------------------------------------------------------------
