@@ -11,13 +11,9 @@ from torch import Tensor
 from csbench.baselines.solvers import LinearMap
 from csbench.baselines.transforms import Basis
 from csbench.errors import CsbenchError
+from csbench.measurements.base import CACHE_BYTES, cache_chunks
 from csbench.priors import Prior
 from csbench.problem import Problem
-
-# Instances per chunk: a chunk's matrices (about this many bytes) stay in the CPU's last-level cache
-# through all its iterations instead of streaming from memory on every product.
-CHUNK_BYTES = 8 << 20
-
 
 def dense_maps(matrices: Tensor) -> tuple[LinearMap, LinearMap]:
     """x -> M x and r -> M^T r for matrices M (B, m, n) on (..., B, n) / (..., B, m): one batched
@@ -48,7 +44,7 @@ class LeastSquares:
 def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget: int | None = None
                         ) -> Iterator[LeastSquares]:
     """The data term of `problem` with M = A Psi (M = A without a basis), in chunks of consecutive
-    instances whose matrices M_b take about `budget` bytes (CHUNK_BYTES by default), so a solver run
+    instances whose matrices M_b take about `budget` bytes (CACHE_BYTES by default), so a solver run
     chunk by chunk reads them from cache. Instances are independent: the answers are those of one
     batch up to rounding. Each chunk's M_b = A_b Psi (rows of A_b analysed by the fast transform)
     is formed when the chunk is reached. Without dense matrices: one part with the operator's
@@ -67,13 +63,8 @@ def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget:
             yield LeastSquares(slice(0, problem.batch), problem.y, lambda c: apply(basis.synthesize(c)),
                                lambda r: basis.analyze(apply_adjoint(r)))
         return
-    batch, m, n = matrices.shape
-    budget = CHUNK_BYTES if budget is None else budget
-    size = max(1, budget // (matrices.element_size() * m * n))
-    count = -(-batch // size)
-    bounds = [round(i * batch / count) for i in range(count + 1)]   # balanced chunks
-    for start, stop in zip(bounds, bounds[1:]):
-        index = slice(start, stop)
+    instance_bytes = matrices[0].numel() * matrices.element_size()
+    for index in cache_chunks(problem.batch, instance_bytes, CACHE_BYTES if budget is None else budget):
         chunk = matrices[index] if basis is None else basis.analyze(matrices[index])
         yield LeastSquares(index, problem.y[index], *dense_maps(chunk))
 

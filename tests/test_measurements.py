@@ -271,3 +271,19 @@ def test_lipschitz_bound_is_exact_where_known_and_an_upper_bound_everywhere(name
     assert torch.all(bound >= exact * (1 - 1e-5)) and torch.all(bound <= 1.06 * exact)
     if operator.exact_norm:
         torch.testing.assert_close(bound, exact, rtol=1e-5, atol=1e-6)
+
+
+def test_the_power_iteration_gives_the_same_norms_chunk_by_chunk(monkeypatch):
+    """Dense operators estimate ||A_b||^2 in cache-sized chunks of instances: the same values as
+    one batch, and close to the exact spectral norms, from below."""
+    from csbench.measurements import base
+
+    matrices = torch.randn(6, 30, 50, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    monkeypatch.setattr(base, "CACHE_BYTES", 1)                # one instance per chunk
+    assert len(base.cache_chunks(6, 30 * 50 * 8)) == 6
+    chunked = DenseOperator(matrices).norm_squared()
+    monkeypatch.setattr(base, "CACHE_BYTES", 2 ** 40)          # one chunk
+    whole = DenseOperator(matrices).norm_squared()
+    torch.testing.assert_close(chunked, whole, rtol=1e-12, atol=0)
+    exact = torch.linalg.matrix_norm(matrices, ord=2) ** 2
+    assert bool((whole <= exact * (1 + 1e-12)).all()) and bool((whole >= 0.99 * exact).all())  # from below

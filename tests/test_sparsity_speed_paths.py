@@ -101,10 +101,10 @@ def test_lasso_chunks_give_the_whole_batch_answer(cls, monkeypatch):
     """One instance per chunk, or one chunk: the same answers."""
     problem = problem64(batch=5, m=40, seed=1)
     grid = [1e-3, 0.05, 0.5]
-    monkeypatch.setattr(common, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(common, "CACHE_BYTES", 1)
     assert len(list(least_squares_parts(problem))) == 5
     chunked = cls().solve(problem, grid)
-    monkeypatch.setattr(common, "CHUNK_BYTES", 2 ** 40)
+    monkeypatch.setattr(common, "CACHE_BYTES", 2 ** 40)
     assert len(list(least_squares_parts(problem))) == 1
     assert torch.allclose(chunked, cls().solve(problem, grid), rtol=0, atol=1e-10)
 
@@ -130,7 +130,7 @@ def test_tv_grid_is_the_plain_iteration(m, budget, monkeypatch):
     per-lam Chambolle-Pock answer, where some points stop early and some at the step cap."""
     problem = problem64(batch=3, m=m, seed=2)
     if budget is not None:
-        monkeypatch.setattr(common, "CHUNK_BYTES", budget)
+        monkeypatch.setattr(common, "CACHE_BYTES", budget)
     lams, steps, tol = [1e-3, 0.02, 0.2], 300, 1e-4
     x_hat = tv_solve(problem, lams, steps=steps, tol=tol).reshape(3, 3, N)
     norm_a = operator_norm_squared(problem)

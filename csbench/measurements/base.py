@@ -13,6 +13,19 @@ from torch import Tensor
 
 from csbench.measurements.links import get_link
 
+CACHE_BYTES = 8 << 20  # matrices of about this size stay in cache through an iterative loop
+
+
+def cache_chunks(batch: int, instance_bytes: int, budget: int | None = None) -> list[slice]:
+    """Consecutive, balanced chunks of `batch` instances of `instance_bytes` each, about `budget`
+    bytes (CACHE_BYTES) per chunk: an iterative solver run chunk by chunk reads its matrices from cache."""
+    budget = CACHE_BYTES if budget is None else budget
+    size = max(1, budget // max(1, instance_bytes))
+    count = -(-batch // size)
+    bounds = [round(i * batch / count) for i in range(count + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
 def power_iteration(forward: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], v: Tensor,
                     iterations: int) -> Tensor:
     """||M_b||_2^2 per instance, shape (B,), by power iteration  v <- M^T M v / ||M^T M v||  from the
@@ -67,7 +80,12 @@ class LinearOperator:
         dense = self.dense()
         start = torch.randn(self.batch, self.n, generator=generator or torch.Generator().manual_seed(0),
                             dtype=torch.float32 if dense is None else dense.dtype).to(self.device)
-        value = power_iteration(self.forward, self.adjoint, start, iterations)
+        if dense is None:
+            value = power_iteration(self.forward, self.adjoint, start, iterations)
+        else:  # chunk by chunk from cache; instances are independent
+            value = torch.cat([power_iteration(part.forward, part.adjoint, start[index], iterations)
+                               for index in cache_chunks(self.batch, dense[0].numel() * dense.element_size())
+                               for part in (DenseOperator(dense[index]),)])
         if generator is None:
             self._norms_squared[iterations] = value
         return value
