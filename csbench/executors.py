@@ -65,8 +65,8 @@ def run_processes(tasks: list[Task], config: RunConfig, on_progress: Progress | 
 
 def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
     """A worker process: say it is ready, then run each task it is sent until its pipe closes;
-    the task's progress messages go to the parent as ("progress", text)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    the task's progress messages go to the parent as ("progress", text). It ignores Ctrl-C from
+    its start (`_ctrl_c_ignored`): that is the parent's to handle."""
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     torch.set_num_threads(threads)
     route_progress(lambda text: conn.send(("progress", text)))
@@ -82,6 +82,20 @@ def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
             conn.send(exc)
 
 
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored in this (main) thread meanwhile: a process started now inherits that, and a
+    Python child keeps an ignored SIGINT ignored, so it never raises KeyboardInterrupt mid-import."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _exit_with_parent() -> None:
     """End this worker as soon as its parent ends, even killed, even while a task hangs."""
     wait([parent_process().sentinel])
@@ -95,7 +109,8 @@ class _Worker:
         self.conn, child = get_context("spawn").Pipe()
         self.process = get_context("spawn").Process(target=_serve, args=(child, config, threads),
                                                     daemon=True)
-        self.process.start()
+        with _ctrl_c_ignored():  # inherited: a Ctrl-C while the worker still imports is the parent's
+            self.process.start()
         child.close()
         self.ready = False
         self.task: Task | None = None

@@ -11,7 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 REUSABLE = ROOT / ".github/workflows/csbench.yml"
 CI_COMMANDS = ["pip install torch==2.13.0", "pip install -e .[dev]", "python -m pytest",
-               "python -m csbench compare --preset quick --out reports/ci --quiet",
+               "python -m csbench compare --preset default --out reports/ci --quiet",
                "python -m csbench report reports/ci --against reports/reference/mnist"]
 
 

@@ -162,3 +162,25 @@ def test_progress_inside_a_task_reaches_the_caller(executor):
         stages = [text for task_m, text in seen if task_m == m]
         assert stages[0].startswith("tuning 10 grid points on 2 validation images")
         assert "recovering 2 test images" in stages
+
+
+def _sigint_ignored(queue) -> None:
+    queue.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+
+
+def test_a_worker_ignores_ctrl_c_from_its_first_instruction():
+    """A worker started by the pool inherits an ignored SIGINT, so a Ctrl-C while it still imports
+    torch ends the run cleanly (not with the worker's KeyboardInterrupt traceback); the parent's own
+    handler is back once the worker started."""
+    from multiprocessing import get_context
+
+    from csbench.executors import _ctrl_c_ignored
+
+    before = signal.getsignal(signal.SIGINT)
+    queue = get_context("spawn").Queue()
+    with _ctrl_c_ignored():
+        worker = get_context("spawn").Process(target=_sigint_ignored, args=(queue,))
+        worker.start()
+    assert queue.get(timeout=60) is True
+    worker.join()
+    assert signal.getsignal(signal.SIGINT) is before
