@@ -9,15 +9,18 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from csbench.baselines.solvers import soft_threshold
+from csbench.baselines.transforms import Basis
 from csbench.datasets.random_net import RandomReluGenerator
 from csbench.errors import CsbenchError
 from csbench.generative.hv import gauss_newton_norm, hv_descent
 from csbench.generative.latent import (Adam, data_gradient, data_term, data_term_and_gradient, generator_pullback,
-                                      initial_latents, optimise_latent)
+                                      initial_latents, optimise_latent, pullback_or_autograd)
 from csbench.generative.models import VAE, DCGANGenerator, FrozenDCGAN, freeze
+from csbench.generative.pgd import PGDGANPrior, pgd_range
 from csbench.generative.priors import VAEPrior
-from csbench.generative.sparsegen import SparseGenPrior
-from csbench.measurements.base import DenseOperator
+from csbench.generative.sparsegen import SparseGenPrior, sparsegen
+from csbench.measurements.base import DenseOperator, LinearOperator
 from csbench.priors import Prior, PriorContext
 from csbench.problem import Problem
 from csbench.untrained import DeepDecoderPrior, channel_norm, upsample
@@ -300,3 +303,169 @@ def test_priors_use_the_generator_pullback_unless_decode_is_redefined(trained_li
     shifted = Shifted()
     shifted.generator = prior.generator
     assert generator_pullback(shifted.decode) is None and generator_pullback(lambda z: z) is None
+
+
+# -- sparsegen and pgd-gan on the fast paths ------------------------------------------------------
+class Counted:
+    """A generator's `decode` and, where it has one, `decode_and_pullback`, counting the calls of each."""
+
+    def __init__(self, generator):
+        self.generator, self.calls = generator, {"decode": 0, "decode_and_pullback": 0}
+        if hasattr(generator, "decode_and_pullback"):
+            self.decode_and_pullback = self.counted_pullback
+
+    def decode(self, z):
+        self.calls["decode"] += 1
+        return self.generator.decode(z)
+
+    def counted_pullback(self, z):
+        self.calls["decode_and_pullback"] += 1
+        return self.generator.decode_and_pullback(z)
+
+
+class PlugIn(torch.nn.Module):
+    """A plug-in generator with trainable weights and no `decode_and_pullback`: z (..., 3) -> 1 x 6 x 6."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 36),
+                                       torch.nn.Sigmoid())
+        for parameter in self.net.parameters():
+            torch.nn.init.normal_(parameter, 0.0, 1.0, generator=torch.Generator().manual_seed(33))
+
+    def decode(self, z):
+        return self.net(z).reshape(*z.shape[:-1], 1, 6, 6)
+
+
+def sparsegen_reference(decode, operator, y, z0, basis, *, lam, penalty, steps, lr):
+    """SparseGen as written in the paper: autograd of the smooth part f = ||A (G(z) + v) - y||^2 +
+    penalty ||z||^2 in (z, v = Psi c), torch's Adam on z, c <- S_{t lam}(c - t Psi^T grad_v f), all
+    (R, B) laid out."""
+    t = 0.5 / operator.norm_squared()[:, None]
+    z, c = z0.clone().requires_grad_(True), torch.zeros(*z0.shape[:-1], operator.n)
+    optimiser = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        v = basis.synthesize(c).requires_grad_(True)
+        ((operator.forward(decode(z).flatten(-3) + v) - y).pow(2).sum() + penalty * z.pow(2).sum()).backward()
+        optimiser.step()
+        c = soft_threshold(c - t * basis.analyze(v.grad), t * lam[:, None, None])
+    with torch.no_grad():
+        x = decode(z).flatten(-3) + basis.synthesize(c)
+        return z.detach(), c, (operator.forward(x) - y).pow(2).sum(-1) + lam[:, None] * c.abs().sum(-1) \
+            + penalty * z.pow(2).sum(-1)
+
+
+def pgd_reference(decode, operator, y, z0, *, eta, outer, inner, lr):
+    """PGD-GAN as written: each projection a fresh torch Adam on ||G(z) - u||^2 by autograd."""
+    z = z0
+    for _ in range(outer):
+        with torch.no_grad():
+            x = decode(z).flatten(-3)
+            u = x + eta * operator.adjoint(y - operator.forward(x))
+        z = z.clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([z], lr=lr)
+        for _ in range(inner):
+            optimiser.zero_grad()
+            (decode(z).flatten(-3) - u).pow(2).sum().backward()
+            optimiser.step()
+        z = z.detach()
+    with torch.no_grad():
+        return z, (operator.forward(decode(z).flatten(-3)) - y).pow(2).sum(-1)
+
+
+def generator_setting(name: str, dcgan):
+    """(generator, latent dim, image shape, steps) of the small VAE, the frozen DCGAN or the plug-in."""
+    if name == "vae":
+        return small_vae(), 3, (1, 6, 6), 30
+    if name == "dcgan":
+        return freeze(dcgan), 100, (1, 28, 28), 8
+    return PlugIn(), 3, (1, 6, 6), 30
+
+
+def problem_and_starts(generator, latent_dim: int, m_fraction: float, seed: int) -> tuple[Problem, torch.Tensor]:
+    """A problem on 3 signals G(z) + small noise, and 3 restarts z0 (3, 3, k)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = generator.decode(torch.randn(3, latent_dim, generator=g))
+    problem = problem_for(x, m=round(m_fraction * x[0].numel()), seed=seed + 1)
+    return problem, torch.randn(3, 3, latent_dim, generator=g)
+
+
+class Generic(LinearOperator):
+    """A dense operator behind the generic interface only (not a DenseOperator): (R, B, n) products."""
+
+    def __init__(self, dense: DenseOperator):
+        super().__init__(dense.n, dense.m, dense.batch)
+        self.forward, self.adjoint = dense.forward, dense.adjoint
+
+
+@pytest.mark.parametrize("name", ("vae", "dcgan", "plug-in"))
+@pytest.mark.parametrize("m_fraction, generic", [(0.3, False), (0.8, False), (0.3, True)])   # 0.8 > 1/2: Gram
+def test_sparsegen_fast_and_autograd_paths_are_the_paper_formulation(trained_like_dcgan, name, m_fraction, generic):
+    generator, latent_dim, shape, steps = generator_setting(name, trained_like_dcgan)
+    problem, z0 = problem_and_starts(generator, latent_dim, m_fraction, seed=34)
+    if generic:
+        problem.operator = Generic(problem.operator)
+    basis, lam = Basis("wavelet", shape), torch.tensor([0.01, 0.1, 1.0])
+    settings = dict(lam=lam, penalty=0.1, steps=steps, lr=0.05)
+    counted = Counted(generator)
+    fast = sparsegen(counted.decode, problem.operator, problem.y, z0, basis, **settings)
+    plain = sparsegen(lambda z: generator.decode(z), problem.operator, problem.y, z0, basis, **settings)
+    reference = sparsegen_reference(generator.decode, problem.operator, problem.y, z0, basis, **settings)
+    pullbacks = steps if name != "plug-in" else 0
+    assert counted.calls == {"decode": 1 + steps - pullbacks, "decode_and_pullback": pullbacks}
+    for a, b, c, rtol in zip(fast, plain, reference, (1e-4, 1e-3, 1e-4)):   # c: small, 2 A^T r cancels
+        assert a.shape == c.shape and close(a, c, rtol) and close(b, c, rtol)
+
+
+@pytest.mark.parametrize("name", ("vae", "dcgan", "plug-in"))
+def test_pgd_gan_fast_and_autograd_paths_are_the_paper_formulation(trained_like_dcgan, name):
+    generator, latent_dim, _, steps = generator_setting(name, trained_like_dcgan)
+    problem, z0 = problem_and_starts(generator, latent_dim, 0.5, seed=35)
+    settings = dict(eta=0.5, outer=3, inner=steps // 3, lr=0.05)
+    counted = Counted(generator)
+    fast = pgd_range(counted.decode, problem.operator, problem.y, z0, **settings)
+    plain = pgd_range(lambda z: generator.decode(z), problem.operator, problem.y, z0, **settings)
+    reference = pgd_reference(generator.decode, problem.operator, problem.y, z0, **settings)
+    decodes = 1 + 3 * (steps // 3)                                      # x_t is the projection's last decode
+    assert counted.calls == ({"decode": decodes, "decode_and_pullback": 0} if name == "plug-in"
+                             else {"decode": 0, "decode_and_pullback": decodes})
+    for a, b, c in zip(fast, plain, reference):
+        assert a.shape == c.shape and close(a, c, rtol=1e-4) and close(b, c, rtol=1e-4)
+
+
+def test_plug_in_generators_keep_autograd_without_touching_their_weights():
+    generator = PlugIn()
+    assert generator_pullback(generator.decode) is None
+    problem, z0 = problem_and_starts(generator, 3, 0.5, seed=36)
+    g, pullback = pullback_or_autograd(generator.decode)(z0)
+    v = torch.randn(g.shape, generator=torch.Generator().manual_seed(37))
+    leaf = z0.clone().requires_grad_(True)
+    (plain_grad,) = torch.autograd.grad(generator.decode(leaf).flatten(-3), leaf, v)
+    assert close(g, generator.decode(z0).flatten(-3).detach()) and close(pullback(v), plain_grad)
+    sparsegen(generator.decode, problem.operator, problem.y, z0, Basis("wavelet", (1, 6, 6)), lam=0.1,
+              penalty=0.1, steps=3, lr=0.05)
+    pgd_range(generator.decode, problem.operator, problem.y, z0, eta=0.5, outer=2, inner=2, lr=0.05)
+    assert all(p.requires_grad and p.grad is None for p in generator.parameters())
+
+
+@pytest.mark.parametrize("cls", (SparseGenPrior, PGDGANPrior))
+def test_sparsegen_and_pgd_gan_priors_take_the_generator_pullback(cls):
+    """The priors' `decode` finds the generator's pullback; a subclass redefining decode falls back
+    to autograd, with the same result."""
+    vae = small_vae()
+    x = vae.decode(torch.randn(3, 3, generator=torch.Generator().manual_seed(38)))
+    steps = {"steps": 20} if cls is SparseGenPrior else {"outer": 2, "inner": 10}
+
+    class Redefined(cls):
+        def decode(self, z):
+            return self.generator.decode(z)
+
+    results = []
+    for prior in (cls(**steps), Redefined(**steps)):
+        prior.generator = Counted(vae)
+        prior.generator.latent_dim = 3
+        results.append(prior.recover(problem_for(x, m=20, seed=39)))
+        assert (prior.generator.calls["decode_and_pullback"] > 0) == (type(prior) is cls)
+    assert results[0].shape == x.shape and close(results[0], results[1], rtol=1e-4)

@@ -33,6 +33,7 @@ from csbench.problem import Problem
 from csbench.progress import progress
 
 Decode = Callable[[Tensor], Tensor]
+DecodeAndPullback = Callable[[Tensor], tuple[Tensor, Callable[[Tensor], Tensor]]]   # z -> (G(z), v -> J^T v)
 
 
 class IdentityOperator(LinearOperator):
@@ -90,10 +91,28 @@ def data_gradient(operator: LinearOperator, y: Tensor, link: str) -> tuple[Calla
     return (lambda g: operator.adjoint_instances(link_gradient(operator.forward_instances(g), rows, link)[1])), True
 
 
-def generator_pullback(decode: Decode) -> Callable[[Tensor], tuple[Tensor, Callable[[Tensor], Tensor]]] | None:
+def generator_pullback(decode: Decode) -> DecodeAndPullback | None:
     """The `decode_and_pullback` of the object whose method `decode` is (a generator or a prior), if
     it has one: z -> (G(z) flattened, v -> J_G(z)^T v)."""
     return getattr(getattr(decode, "__self__", None), "decode_and_pullback", None)
+
+
+def pullback_or_autograd(decode: Decode) -> DecodeAndPullback:
+    """z -> (G(z) flattened, v -> J_G(z)^T v): the generator's `decode_and_pullback` where it has one
+    (call it under no_grad), else the same by autograd through `decode` (plug-in generators)."""
+    pullback = generator_pullback(decode)
+    return autograd_pullback(decode) if pullback is None else pullback
+
+
+def autograd_pullback(decode: Decode) -> DecodeAndPullback:
+    """`decode_and_pullback` by autograd: one graph per call, J_G(z)^T v by one backward pass."""
+    def decode_and_pullback(z: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        with torch.enable_grad():
+            leaf = z.detach().requires_grad_(True)
+            g = decode_flat(decode, leaf)
+        return g.detach(), lambda v: torch.autograd.grad(g, leaf, v)[0]
+
+    return decode_and_pullback
 
 
 def decode_flat(decode: Decode, z: Tensor) -> Tensor:

@@ -7,44 +7,49 @@
 eta = 0.5 and 10 outer x 100 inner steps, as in the paper. With A_ij ~ N(0, 1/m), A^T A acts
 as the identity on differences of range points (restricted eigenvalues), so eta needs no
 rescaling. Batched over restarts and instances; the restart with the lowest ||A x - y||^2 wins.
+The projection runs on latent.py's fast paths: the generator's pullback in place of autograd
+(which plug-in generators keep) and `Adam`.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from csbench.generative.priors import GenerativePrior
-from csbench.generative.latent import Decode, decode_flat, pick_best
+from csbench.generative.latent import Adam, Decode, DecodeAndPullback, pick_best, pullback_or_autograd
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
 
+Decoded = tuple[Tensor, Callable[[Tensor], Tensor]]   # (G(z), v -> J_G(z)^T v) at the current z
 
-def project_to_range(decode: Decode, u: Tensor, z: Tensor, *, steps: int, lr: float) -> Tensor:
-    """argmin_z ||G(z) - u||^2 by Adam from z (R, B, k); u (R, B, n). Returns the new z."""
-    z = z.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([z], lr=lr)
-    with torch.enable_grad():
-        for _ in range(steps):
-            optimiser.zero_grad(set_to_none=True)
-            (decode_flat(decode, z) - u).pow(2).sum().backward()
-            optimiser.step()
-    return z.detach()
+
+def project_to_range(decode_and_pullback: DecodeAndPullback, u: Tensor, z: Tensor, decoded: Decoded, *,
+                     steps: int, lr: float) -> tuple[Tensor, Decoded]:
+    """argmin_z ||G(z) - u||^2 by Adam from z (R, B, k), gradient J_G(z)^T 2 (G(z) - u); u (R, B, n),
+    decoded = decode_and_pullback(z). Updates z in place; returns it and decode_and_pullback(z)."""
+    optimiser = Adam(z, lr)
+    for _ in range(steps):
+        g, pullback = decoded
+        optimiser.step(pullback(2 * (g - u)))
+        decoded = decode_and_pullback(z)
+    return z, decoded
 
 
 def pgd_range(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *, eta: float,
               outer: int, inner: int, lr: float) -> tuple[Tensor, Tensor]:
-    """PGD-GAN from z0 (R, B, k). Returns z (R, B, k) and ||A G(z) - y||^2 (R, B)."""
-    z = z0
+    """PGD-GAN from z0 (R, B, k). Returns z (R, B, k) and ||A G(z) - y||^2 (R, B). x_t = G(z_t) is
+    the projection's last decode, which also gives the next projection its first gradient."""
+    decode_and_pullback = pullback_or_autograd(decode)
     with torch.no_grad():
-        x = decode_flat(decode, z)
-    for _ in range(outer):
-        with torch.no_grad():
+        z = z0.clone()
+        decoded = decode_and_pullback(z)
+        for _ in range(outer):
+            x = decoded[0]
             u = x + eta * operator.adjoint(y - operator.forward(x))
-        z = project_to_range(decode, u, z, steps=inner, lr=lr)
-        with torch.no_grad():
-            x = decode_flat(decode, z)
-    with torch.no_grad():
-        loss = (operator.forward(x) - y).pow(2).sum(-1)
+            z, decoded = project_to_range(decode_and_pullback, u, z, decoded, steps=inner, lr=lr)
+        loss = (operator.forward(decoded[0]) - y).pow(2).sum(-1)
     return z, loss
 
 

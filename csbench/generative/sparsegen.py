@@ -8,11 +8,14 @@ jointly: every iteration takes an Adam step on z and a proximal-gradient (ISTA) 
 
     c <- S_{t lam}(c - t 2 Psi^T A^T r),   r = A (G(z) + Psi c) - y,   t = 1 / (2 ||A||^2),
 
-both from the same residual, whose A^T r serves both gradients (2 J_G^T A^T r for z by
-backpropagation through G only). The sparse term lets x leave the range of G, which removes the
-error floor of plain latent optimisation (`vae`, `dcgan`) at large m. Batched over restarts
-and instances, and over the points of the lam tuning grid (lam per restart slot); the restart
-with the lowest F wins.
+both from the same residual, whose gradient 2 A^T r serves both (J_G^T 2 A^T r for z). The
+sparse term lets x leave the range of G, which removes the error floor of plain latent
+optimisation (`vae`, `dcgan`) at large m. Batched over restarts and instances, and over the
+points of the lam tuning grid (lam per restart slot); the restart with the lowest F wins.
+
+Per step, latent.py's fast paths: the generator's pullback in place of autograd (which plug-in
+generators keep), `Adam`, and `data_gradient` (instance-major for dense A, the Gram matrix for
+m > n / 2).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from torch import Tensor
 
 from csbench.baselines.solvers import soft_threshold
 from csbench.baselines.transforms import Basis
-from csbench.generative.latent import Decode, decode_flat, pick_best
+from csbench.generative.latent import Adam, Decode, data_gradient, decode_flat, pick_best, pullback_or_autograd
 from csbench.generative.priors import GenerativePrior
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
@@ -32,24 +35,28 @@ from csbench.problem import Problem
 def sparsegen(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, basis: Basis, *,
               lam: float | Tensor, penalty: float, steps: int, lr: float) -> tuple[Tensor, Tensor, Tensor]:
     """Minimise F from (z0 (R, B, k), c = 0); lam a number or one per restart slot (R,). Returns
-    z (R, B, k), c (R, B, n) and F (R, B)."""
-    step = 0.5 / operator.norm_squared().to(y.device).clamp_min(1e-30).unsqueeze(-1)   # (B, 1)
-    lam = torch.as_tensor(lam, dtype=y.dtype, device=y.device).reshape(-1, 1)          # (R or 1, 1)
-    z = z0.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([z], lr=lr)
-    c = torch.zeros(*z0.shape[:-1], operator.n, dtype=y.dtype, device=y.device)
-    with torch.enable_grad():
-        for _ in range(steps):
-            optimiser.zero_grad(set_to_none=True)
-            g = decode_flat(decode, z)
-            adjoint = operator.adjoint(operator.forward(g.detach() + basis.synthesize(c)) - y)   # A^T r
-            torch.autograd.backward((g, penalty * z.pow(2).sum()), (2 * adjoint, None))
-            optimiser.step()
-            c = soft_threshold(c - step * 2 * basis.analyze(adjoint), step * lam[..., None])
+    z (R, B, k), c (R, B, n) and F (R, B). Each step, with x = G(z) + Psi c and d = 2 A^T (A x - y):
+
+        z <- Adam(z, J_G(z)^T d + 2 penalty z),   c <- S_{t lam}(c - t Psi^T d)"""
+    gradient, instance_major = data_gradient(operator, y, "identity")               # x -> 2 A^T (A x - y)
+    layout = (lambda a: a.transpose(0, 1)) if instance_major else (lambda a: a)     # (R, B, .) <-> its layout
+    lam = torch.as_tensor(lam, dtype=y.dtype, device=y.device).reshape(-1, 1)         # (R or 1, 1)
+    t = 0.5 / operator.norm_squared().to(y.device).clamp_min(1e-30)[:, None]          # (B, 1)
+    step, threshold = layout(t[None]), layout(t * lam[..., None])                    # t, t lam as (R, B, 1)
+    decode_and_pullback = pullback_or_autograd(decode)
     with torch.no_grad():
+        z = layout(z0).clone(memory_format=torch.contiguous_format)
+        c = y.new_zeros(*z.shape[:-1], operator.n)
+        optimiser = Adam(z, lr)
+        for _ in range(steps):
+            g, pullback = decode_and_pullback(z)
+            d = gradient(g + basis.synthesize(c))
+            optimiser.step(pullback(d).add_(z, alpha=2 * penalty))
+            c = soft_threshold(c - step * basis.analyze(d), threshold)
+        z, c = layout(z), layout(c)
         residual = operator.forward(decode_flat(decode, z) + basis.synthesize(c)) - y
         objective = residual.pow(2).sum(-1) + lam * c.abs().sum(-1) + penalty * z.pow(2).sum(-1)
-    return z.detach(), c, objective
+    return z, c, objective
 
 
 class SparseGenPrior(GenerativePrior):
