@@ -2,6 +2,8 @@
 TV against cvxpy, exact recovery of sparse signals, batch independence, matrix-free operators."""
 from __future__ import annotations
 
+import math
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -82,24 +84,52 @@ def test_bases_are_orthonormal(basis, shape):
     assert torch.allclose(psi @ psi.T, eye, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 12), (3, 64, 64), (1, 28, 28), (1, 6, 5)])
-def test_fast_transforms_match_pywavelets_and_scipy(shape):
+def reference_coefficients(name: str, images: np.ndarray) -> np.ndarray:
+    """Psi^T x of images (..., C, H, W) by PyWavelets / scipy, in float64."""
     import pywt
     import scipy.fft
+    if name == "dct":
+        return scipy.fft.dctn(images, axes=(-2, -1), norm="ortho")
+    level = haar_level(*images.shape[-2:])
+    if name == "pixel" or level == 0:
+        return images
+    channels = images.reshape(-1, *images.shape[-2:])
+    haar = [pywt.coeffs_to_array(pywt.wavedec2(channel, "haar", mode="periodization", level=level))[0]
+            for channel in channels]
+    return np.stack(haar).reshape(images.shape)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 12), (3, 64, 64), (1, 28, 28), (1, 6, 5)])
+def test_fast_transforms_match_pywavelets_and_scipy(shape):
     assert haar_level(28, 28) == 2 and haar_level(64, 64) == 6 and haar_level(7, 8) == 0
     images = np.random.default_rng(0).random((2, *shape))
     x = torch.from_numpy(images).reshape(2, -1)
-    level = haar_level(*shape[1:])
-    haar = [pywt.coeffs_to_array(pywt.wavedec2(channel, "haar", mode="periodization", level=level))[0]
-            if level else channel for image in images for channel in image]
-    expected = {"pixel": images, "wavelet": np.stack(haar),
-                "dct": scipy.fft.dctn(images, axes=(2, 3), norm="ortho")}
-    for name, coefficients in expected.items():
+    for name in BASES:
+        coefficients = reference_coefficients(name, images)
         basis = Basis(name, shape, dtype=torch.float64)
         assert np.allclose(basis.analyze(x).numpy(), coefficients.reshape(2, -1), atol=1e-12)
         assert np.allclose(basis.synthesize(basis.analyze(x)).numpy(), x.numpy(), atol=1e-12)
         # leading dimensions broadcast (restarts, grids)
         assert torch.allclose(basis.analyze(x.expand(3, 2, -1))[1], basis.analyze(x))
+
+
+@pytest.mark.parametrize("name", ["dct", "wavelet"])
+@pytest.mark.parametrize("shape", [(3, 16, 16), (2, 8, 12), (3, 64, 64)])
+def test_fast_transforms_in_float32_on_grids_and_views(name, shape):
+    """As the Lasso solver calls them: float32, a (G, B, n) grid, a non-contiguous view (a grid
+    row taken out); analysis against PyWavelets / scipy, synthesis against the inverse."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 4, math.prod(shape), generator=g)[:, 1:]   # (3, 3, n) float32 view
+    assert not x.is_contiguous()
+    coefficients = reference_coefficients(name, x.double().numpy().reshape(3, 3, *shape)).reshape(3, 3, -1)
+    basis = Basis(name, shape)
+    analyzed = basis.analyze(x)
+    assert analyzed.dtype == torch.float32 and analyzed.shape == x.shape
+    assert np.allclose(analyzed.numpy(), coefficients, rtol=1e-5, atol=1e-5)
+    # synthesis of the reference coefficients gives the images back (Psi = (Psi^T)^-1)
+    c = torch.from_numpy(coefficients).float().transpose(0, 1).contiguous().transpose(0, 1)
+    assert not c.is_contiguous()
+    assert np.allclose(basis.synthesize(c).numpy(), x.numpy(), rtol=1e-5, atol=1e-5)
 
 
 # -- the l1 solver ---------------------------------------------------------------------------------

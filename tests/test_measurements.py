@@ -140,6 +140,19 @@ def test_subsampled_dct_equals_its_dense_matrix():
     torch.testing.assert_close(operator.adjoint(y), (dense.transpose(1, 2) @ y[..., None])[..., 0])
 
 
+def test_subsampled_dct_in_float32_on_grids():
+    """As the solvers call it: float32 vectors (G, B, .), against the float64 dense matrix."""
+    shape, n, m = (3, 8, 8), 192, 50
+    _, operator = build("subsampled-dct", m, shape=shape, batch=3)
+    dense = dense_equivalent(operator)
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 3, n, generator=g, dtype=torch.float64), torch.randn(2, 3, m, generator=g, dtype=torch.float64)
+    forward, adjoint = operator.forward(x.float()), operator.adjoint(y.float())
+    assert forward.dtype == adjoint.dtype == torch.float32
+    torch.testing.assert_close(forward.double(), (dense @ x[..., None])[..., 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(adjoint.double(), (dense.transpose(1, 2) @ y[..., None])[..., 0], rtol=1e-5, atol=1e-5)
+
+
 def test_subsampled_dct_has_linear_memory():
     shape = (3, 64, 64)
     n = 3 * 64 * 64

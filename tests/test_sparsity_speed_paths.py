@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from test_baselines import reference_coefficients
 
 import csbench.baselines.common as common
 from csbench.baselines.common import dense_maps, least_squares_parts, operator_norm_squared
 from csbench.baselines.lasso import LassoDCT, LassoWavelet
 from csbench.baselines.solvers import lasso_continuation
 from csbench.baselines.tv import GRADIENT_NORM_SQUARED, TotalVariation, gradient, gradient_adjoint, tv_solve
-from csbench.measurements import DenseOperator
+from csbench.measurements import DenseOperator, get_measurement
 from csbench.problem import Problem
 
 SHAPE = (1, 8, 8)
@@ -107,6 +109,34 @@ def test_lasso_chunks_give_the_whole_batch_answer(cls, monkeypatch):
     monkeypatch.setattr(common, "CACHE_BYTES", 2 ** 40)
     assert len(list(least_squares_parts(problem))) == 1
     assert torch.allclose(chunked, cls().solve(problem, grid), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("cls", [LassoWavelet, LassoDCT])
+def test_lasso_with_fast_transforms_is_the_plain_iteration_in_the_reference_basis(cls):
+    """The matrix-free path (subsampled-DCT products, fast transform, every lam in one batch) gives
+    the plain per-instance continuation's c with M_b = A_b Psi written out from scipy's DCT and
+    PyWavelets (not the fast code): the same images for every lam, hence the same tuned lam."""
+    shape, m, batch, lams = (3, 8, 8), 80, 2, [1e-3, 0.022, 0.46]
+    n = math.prod(shape)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(batch, 3, 2, 2, generator=g, dtype=torch.float64)
+    x = torch.nn.functional.interpolate(x, size=shape[1:], mode="bilinear").reshape(batch, n)
+    model = get_measurement("subsampled-dct")
+    operator = model.operator(m, shape, batch, g)
+    problem = Problem(y=model.measure(x, operator, 0.05, g), operator=operator, shape=shape, noise=0.05)
+    _, c = cls().coefficients(problem, lams)
+    x_hat = cls().solve(problem, lams).reshape(len(lams), batch, n)
+
+    unit_images = np.eye(n).reshape(n, *shape)
+    dct_rows = torch.from_numpy(reference_coefficients("dct", unit_images).reshape(n, n).T)   # F x = dctn(x)
+    psi = torch.from_numpy(reference_coefficients(cls.basis, unit_images).reshape(n, n))     # x = Psi c
+    for b in range(batch):
+        matrix = (n / m) ** 0.5 * dct_rows[operator.rows[b]] * operator.signs[b].double() @ psi
+        for k, lam in enumerate(lams):
+            plain = plain_continuation(matrix, problem.y[b], lam, n / m, cls.steps, cls.tol)
+            assert torch.allclose(c[k, b], plain, rtol=0, atol=1e-7)
+            assert torch.allclose(x_hat[k, b], (psi @ plain).clamp(0, 1), rtol=0, atol=1e-7)
+    assert not torch.allclose(x_hat[0], x_hat[-1], atol=1e-2)   # lam matters: the test can tell
 
 
 def test_chunks_cover_the_batch_in_order():

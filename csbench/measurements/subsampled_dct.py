@@ -26,6 +26,7 @@ class SubsampledDCTOperator(LinearOperator):
         super().__init__(n, rows.shape[1], batch)
         self.signs, self.rows, self.shape = signs, rows, shape
         self.scale = (n / self.m) ** 0.5
+        self.scaled_signs = self.scale * signs
 
     def _rows(self, leading: torch.Size) -> Tensor:
         return self.rows.expand(*leading, self.batch, self.m)
@@ -36,9 +37,11 @@ class SubsampledDCTOperator(LinearOperator):
         return self.scale * coefficients.gather(-1, self._rows(x.shape[:-2]))
 
     def adjoint(self, y: Tensor) -> Tensor:
-        coefficients = y.new_zeros(*y.shape[:-1], self.n).scatter(-1, self._rows(y.shape[:-2]), y)
+        """sqrt(n/m) D F^T S^T y: scattered into zeros in place, the sign and scale in one pass."""
+        coefficients = y.new_zeros(*y.shape[:-1], self.n).scatter_(-1, self._rows(y.shape[:-2]), y)
         signal = idct2(coefficients.reshape(*y.shape[:-1], *self.shape)).flatten(-3)
-        return self.scale * signal * self.signs.to(y.dtype)
+        scaled_signs = self.scaled_signs if y.dtype == self.signs.dtype else self.scale * self.signs.to(y.dtype)
+        return signal.mul_(scaled_signs)
 
     def norm_squared(self, iterations: int = 50, generator: torch.Generator | None = None) -> Tensor:
         return torch.full((self.batch,), self.n / self.m, device=self.signs.device)
