@@ -2,10 +2,13 @@
 task seconds per prior (summed over m) read back from its store.
 
     python benchmarks/bench_presets.py [--preset default] [--dataset mnist] [--workers N] [--keep DIR]
+        [--priors a,b --m 100,500]
 
 The named reference is the issue's target for the preset on 2 CPU cores (quick 60 s, default
 300 s, paper 1800 s): the script prints the measured seconds, their ratio to that target, and
-ends with `seconds: X`.
+ends with `seconds: X`. `--priors` / `--m` time a slice of the preset (its images, grids and
+parameters; no theory experiments) and print its task seconds per prior, without a target: e.g.
+`--preset paper --priors deep-decoder --m 100` against a task's seconds in a reference store.
 """
 from __future__ import annotations
 
@@ -27,11 +30,17 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", help="write the run here (kept) instead of a temporary directory")
+    parser.add_argument("--priors", help="only these priors (a slice of the preset, no experiments)")
+    parser.add_argument("--m", help="only these m values (a slice of the preset, no experiments)")
     args = parser.parse_args()
+    slice_options = [option for flag in ("priors", "m") if getattr(args, flag)
+                     for option in (f"--{flag}", getattr(args, flag))]
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.keep or scratch)
         command = [sys.executable, "-m", "csbench", "compare", "--preset", args.preset, "--dataset", args.dataset,
                    "--workers", str(args.workers), "--out", str(out), "--fresh", "--quiet", "--allow-failures"]
+        if slice_options:
+            command += [*slice_options, "--experiments", "none"]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
@@ -45,7 +54,8 @@ def main() -> None:
     total = sum(row[1] for row in per_prior)
     print(f"task seconds {total:.0f} over {args.workers} workers = {total / args.workers:.0f} s; "
           f"wall {seconds:.0f} s (the rest: experiments, start-up, report)")
-    print(f"target {TARGETS[args.preset]:.0f} s on 2 cores: measured / target = {seconds / TARGETS[args.preset]:.2f}")
+    if not slice_options:
+        print(f"target {TARGETS[args.preset]:.0f} s on 2 cores: measured / target = {seconds / TARGETS[args.preset]:.2f}")
     print(f"seconds: {seconds:.1f}")
 
 
