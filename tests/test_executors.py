@@ -92,13 +92,20 @@ def _hung_run(executor, tmp_path):
         [sys.executable, "-m", "csbench", "compare", "--preset", "quick", "--quiet", "--plugin", PLUGIN,
          "--priors", "adjoint,hanging", "--m", "10", "--n-images", "2", "--executor", executor,
          "--workers", "2", "--out", str(tmp_path / "out"), *timeout],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        preexec_fn=_ctrl_c_default)
     try:
         _wait_for(lambda: pid_file.exists() and _stored(tmp_path / "out") == ["adjoint"], proc)
     except AssertionError:
         _end(proc)
         raise
     return proc, int(pid_file.read_text())
+
+
+def _ctrl_c_default():
+    """SIGINT's default action in the run, as a terminal gives it: a test suite started in the
+    background of a non-interactive shell (CI, `... &`) has SIGINT ignored, which a child inherits."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _end(proc):
