@@ -56,7 +56,8 @@ def total_variation(x: Tensor) -> Tensor:
 def tv_solve(problem: Problem, lams: Sequence[float], *, steps: int = 1000, tol: float = 1e-5,
              box: bool = True) -> Tensor:
     """Chambolle-Pock for the box-constrained TV problem above (without the box when `box` is
-    False), every lam of `lams` and all B instances in one batched program, in cache-sized chunks of instances (`least_squares_parts`).
+    False), every lam of `lams` and all B instances in one batched program, in cache-sized
+    chunks of instances (`least_squares_parts`).
 
     The dual variable p of the data term enters only through u = A^T p, so the iteration keeps u:
         u <- (u + sigma_A A^T (A x_bar - y)) / (1 + sigma_A),
