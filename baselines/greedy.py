@@ -6,32 +6,51 @@ OMP and at m // 2 for IHT (beyond that the support cannot be identified from m n
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor
 
-from csbench.baselines.common import SynthesisMap, check_at_least, noise_floor
+from csbench.baselines.common import SynthesisMap, check_at_least, dense_maps, noise_floor
 from csbench.baselines.solvers import LinearMap
 from csbench.priors import Prior
 from csbench.problem import Problem
 
 SPARSITY_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
+Atom = Callable[[Tensor], Tensor]              # j (B,) -> M_b e_{j_b} (B, m)
+OMPPath = tuple[Tensor, Tensor, Tensor]        # support (B, K), R (B, K, K), Q^T y (B, K)
+
 
 def _batched_dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(dim=-1)
 
 
-def omp(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,
-        floor: Tensor | float = 0.0) -> Tensor:
-    """Orthogonal matching pursuit (Pati et al. 1993) for all B instances at once.
+def synthesis_atoms(synthesis: SynthesisMap) -> tuple[Atom, LinearMap]:
+    """(atom, adjoint) of M = A Psi: j -> M_b e_{j_b} and r -> M^T r. With dense A, M_b = A_b Psi is
+    formed once (as `SynthesisMap` forms it) and an atom is a gathered column, O(m); otherwise M is
+    applied to the one-hot e_j, O(m n) with the operator's products and the fast transform."""
+    problem = synthesis.problem
+    matrices = problem.operator.dense()
+    if matrices is None:
+        def atom(index: Tensor) -> Tensor:
+            return synthesis.forward(torch.nn.functional.one_hot(index, problem.n).to(problem.y.dtype))
+
+        return atom, synthesis.adjoint
+    matrices = synthesis.basis.analyze(matrices)                                   # (B, m, n)
+    rows = torch.arange(problem.batch, device=matrices.device)
+    return (lambda index: matrices[rows, :, index]), dense_maps(matrices)[1]
+
+
+def omp_path(atom: Atom, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,
+             floor: Tensor | float = 0.0) -> OMPPath:
+    """Orthogonal matching pursuit (Pati et al. 1993) for all B instances at once, up to `sparsity` atoms.
 
     Step k: pick j_k = argmax_j |(M^T r)_j| over unselected atoms, orthogonalise the atom
     M e_{j_k} against the chosen ones (Gram-Schmidt, twice), and project the residual
-    r = y - M c off it. An instance stops after `sparsity` atoms or once ||r_b|| <= floor_b.
-    The coefficients solve the least-squares problem on the support, R c_S = Q^T y.
-    Only forward/adjoint are used (atoms are M applied to one-hot vectors). Returns (B, n).
+    r = y - M c off it. An instance stops once ||r_b|| <= floor_b; its later steps add nothing
+    (R_kk = 1, (Q^T y)_k = 0). Returns the K <= sparsity steps taken as (support, R, Q^T y),
+    M_S = Q R. No step depends on `sparsity`: a run with fewer atoms is the first steps of this one.
     """
     batch = y.shape[0]
     floor = torch.as_tensor(floor, dtype=y.dtype, device=y.device).expand(batch)
@@ -50,15 +69,15 @@ def omp(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, n: int
         steps = k + 1
         scores = adjoint(residual).abs().masked_fill(selected, -1.0)
         index = scores.argmax(dim=1)
-        atom = forward(torch.nn.functional.one_hot(index, n).to(y.dtype))
+        column = atom(index)
         chosen = basis_q[:, :, :k]
-        coefficients = torch.einsum("bmk,bm->bk", chosen, atom)
-        vector = atom - torch.einsum("bmk,bk->bm", chosen, coefficients)
+        coefficients = torch.einsum("bmk,bm->bk", chosen, column)
+        vector = column - torch.einsum("bmk,bk->bm", chosen, coefficients)
         again = torch.einsum("bmk,bm->bk", chosen, vector)
         vector = vector - torch.einsum("bmk,bk->bm", chosen, again)
         coefficients = coefficients + again
         length = vector.norm(dim=1)
-        usable = active & (length > 1e-6 * atom.norm(dim=1))
+        usable = active & (length > 1e-6 * column.norm(dim=1))
         q = torch.where(usable[:, None], vector / length.clamp_min(1e-30)[:, None], torch.zeros_like(vector))
         projection = _batched_dot(q, residual)
         basis_q[:, :, k] = q
@@ -69,9 +88,16 @@ def omp(forward: LinearMap, adjoint: LinearMap, y: Tensor, sparsity: int, n: int
         selected[rows, index] |= usable
         residual = residual - projection[:, None] * q
         active = usable & (residual.norm(dim=1) > floor)
-    values = torch.linalg.solve_triangular(upper_r[:, :steps, :steps], projections[:, :steps, None],
+    return support[:, :steps], upper_r[:, :steps, :steps], projections[:, :steps]
+
+
+def omp_coefficients(path: OMPPath, n: int, sparsity: int) -> Tensor:
+    """c (B, n) of OMP with `sparsity` atoms from a path at least that long: the least-squares fit on
+    the first k = min(sparsity, K) atoms, R_{:k,:k} c_S = (Q^T y)_{:k}."""
+    support, upper_r, projections = path
+    values = torch.linalg.solve_triangular(upper_r[:, :sparsity, :sparsity], projections[:, :sparsity, None],
                                            upper=True)[..., 0]
-    return y.new_zeros(batch, n).scatter_add(1, support[:, :steps], values)
+    return projections.new_zeros(projections.shape[0], n).scatter_add(1, support[:, :sparsity], values)
 
 
 def hard_threshold(c: Tensor, sparsity: int) -> Tensor:
@@ -136,11 +162,29 @@ class OMP(_GreedyWavelet):
     name = "omp"
     description = "orthogonal matching pursuit in the Haar wavelet basis, s atoms or residual <= sigma"
 
-    def recover(self, problem: Problem) -> Tensor:
+    @staticmethod
+    def sparsity(problem: Problem, s: Any) -> int:
+        """s capped to [1, min(m, n)]."""
+        return max(1, min(int(s), problem.m, problem.n))
+
+    def solve(self, problem: Problem, sparsities: list[int]) -> Tensor:
+        """x_hat (G, B, C, H, W) for each sparsity, all from one OMP path to the largest."""
         synthesis = SynthesisMap(problem, self.basis)
-        sparsity = max(1, min(int(self.params["s"]), problem.m, problem.n))
-        c = omp(synthesis.forward, synthesis.adjoint, problem.y, sparsity, problem.n, noise_floor(problem))
-        return synthesis.image(c)
+        path = omp_path(*synthesis_atoms(synthesis), problem.y, max(sparsities), problem.n, noise_floor(problem))
+        return synthesis.image(torch.stack([omp_coefficients(path, problem.n, s) for s in sparsities]))
+
+    def recover(self, problem: Problem) -> Tensor:
+        return self.solve(problem, [self.sparsity(problem, self.params["s"])])[0]
+
+    def recover_grid(self, problem: Problem, grid: list[dict[str, Any]]) -> list[Tensor | Exception]:
+        """Every s of the grid from one path (each answer as `recover` gives it): OMP with s atoms
+        is the first s steps of OMP with more."""
+        if not grid or any(set(point) != {"s"} for point in grid):
+            return super().recover_grid(problem, grid)
+        try:
+            return list(self.solve(problem, [self.sparsity(problem, point["s"]) for point in grid]))
+        except Exception as exc:  # noqa: BLE001 - the runner scores a failed point as not chosen
+            return [exc] * len(grid)
 
 
 class IHT(_GreedyWavelet):
