@@ -6,13 +6,14 @@ OMP and at m // 2 for IHT (beyond that the support cannot be identified from m n
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import Tensor
 
 from csbench.baselines.common import SynthesisMap, check_at_least, dense_maps, noise_floor
 from csbench.baselines.solvers import LinearMap
+from csbench.measurements.base import cache_chunks
 from csbench.priors import Prior
 from csbench.problem import Problem
 
@@ -26,20 +27,24 @@ def _batched_dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(dim=-1)
 
 
-def synthesis_atoms(synthesis: SynthesisMap) -> tuple[Atom, LinearMap]:
-    """(atom, adjoint) of M = A Psi: j -> M_b e_{j_b} and r -> M^T r. With dense A, M_b = A_b Psi is
-    formed once (as `SynthesisMap` forms it) and an atom is a gathered column, O(m); otherwise M is
-    applied to the one-hot e_j, O(m n) with the operator's products and the fast transform."""
+def synthesis_parts(synthesis: SynthesisMap) -> Iterator[tuple[slice, Atom, LinearMap]]:
+    """(instances, atom, adjoint) of M = A Psi: j -> M_b e_{j_b} and r -> M^T r. With dense A, in
+    cache-sized chunks of consecutive instances (`cache_chunks`): M_b = A_b Psi is formed once per
+    chunk (as `SynthesisMap` forms it), an atom is a gathered column, O(m), and a chunk's M and Q stay
+    in cache through the greedy loop. Otherwise one part: M applied to the one-hot e_j, O(m n) with
+    the operator's products and the fast transform."""
     problem = synthesis.problem
     matrices = problem.operator.dense()
     if matrices is None:
         def atom(index: Tensor) -> Tensor:
             return synthesis.forward(torch.nn.functional.one_hot(index, problem.n).to(problem.y.dtype))
 
-        return atom, synthesis.adjoint
-    matrices = synthesis.basis.analyze(matrices)                                   # (B, m, n)
-    rows = torch.arange(problem.batch, device=matrices.device)
-    return (lambda index: matrices[rows, :, index]), dense_maps(matrices)[1]
+        yield slice(0, problem.batch), atom, synthesis.adjoint
+        return
+    for index in cache_chunks(problem.batch, matrices[0].numel() * matrices.element_size()):
+        chunk = synthesis.basis.analyze(matrices[index])                           # (b, m, n)
+        rows = torch.arange(chunk.shape[0], device=chunk.device)
+        yield index, (lambda j, chunk=chunk, rows=rows: chunk[rows, :, j]), dense_maps(chunk)[1]
 
 
 def omp_path(atom: Atom, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,
@@ -47,15 +52,17 @@ def omp_path(atom: Atom, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,
     """Orthogonal matching pursuit (Pati et al. 1993) for all B instances at once, up to `sparsity` atoms.
 
     Step k: pick j_k = argmax_j |(M^T r)_j| over unselected atoms, orthogonalise the atom
-    M e_{j_k} against the chosen ones (Gram-Schmidt, twice), and project the residual
-    r = y - M c off it. An instance stops once ||r_b|| <= floor_b; its later steps add nothing
-    (R_kk = 1, (Q^T y)_k = 0). Returns the K <= sparsity steps taken as (support, R, Q^T y),
-    M_S = Q R. No step depends on `sparsity`: a run with fewer atoms is the first steps of this one.
+    a = M e_{j_k} against the chosen ones, v = a - Q (Q^T a) twice (classical Gram-Schmidt with
+    reorthogonalisation; Q^T kept as rows (B, k, m), so each product streams contiguous rows),
+    q = v / ||v||, and project the residual r = y - M c off it. An instance stops once
+    ||r_b|| <= floor_b; its later steps add nothing (R_kk = 1, (Q^T y)_k = 0). Returns the
+    K <= sparsity steps taken as (support, R, Q^T y), M_S = Q R. No step depends on `sparsity`:
+    a run with fewer atoms is the first steps of this one.
     """
     batch = y.shape[0]
     floor = torch.as_tensor(floor, dtype=y.dtype, device=y.device).expand(batch)
     residual = y.clone()
-    basis_q = y.new_zeros(batch, y.shape[1], sparsity)
+    basis_q = y.new_zeros(batch, sparsity, y.shape[1])
     upper_r = y.new_zeros(batch, sparsity, sparsity)
     projections = y.new_zeros(batch, sparsity)
     support = torch.zeros(batch, sparsity, dtype=torch.long, device=y.device)
@@ -70,17 +77,17 @@ def omp_path(atom: Atom, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,
         scores = adjoint(residual).abs().masked_fill(selected, -1.0)
         index = scores.argmax(dim=1)
         column = atom(index)
-        chosen = basis_q[:, :, :k]
-        coefficients = torch.einsum("bmk,bm->bk", chosen, column)
-        vector = column - torch.einsum("bmk,bk->bm", chosen, coefficients)
-        again = torch.einsum("bmk,bm->bk", chosen, vector)
-        vector = vector - torch.einsum("bmk,bk->bm", chosen, again)
-        coefficients = coefficients + again
+        chosen = basis_q[:, :k]                                                  # Q^T (B, k, m)
+        coefficients = torch.bmm(chosen, column[:, :, None])
+        vector = torch.baddbmm(column[:, None], coefficients.mT, chosen, alpha=-1)
+        again = torch.bmm(chosen, vector.mT)
+        vector = torch.baddbmm(vector, again.mT, chosen, alpha=-1)[:, 0]
+        coefficients = (coefficients + again)[..., 0]
         length = vector.norm(dim=1)
         usable = active & (length > 1e-6 * column.norm(dim=1))
         q = torch.where(usable[:, None], vector / length.clamp_min(1e-30)[:, None], torch.zeros_like(vector))
         projection = _batched_dot(q, residual)
-        basis_q[:, :, k] = q
+        basis_q[:, k] = q
         upper_r[:, :k, k] = torch.where(usable[:, None], coefficients, torch.zeros_like(coefficients))
         upper_r[:, k, k] = torch.where(usable, length, torch.ones_like(length))
         projections[:, k] = projection
@@ -170,8 +177,13 @@ class OMP(_GreedyWavelet):
     def solve(self, problem: Problem, sparsities: list[int]) -> Tensor:
         """x_hat (G, B, C, H, W) for each sparsity, all from one OMP path to the largest."""
         synthesis = SynthesisMap(problem, self.basis)
-        path = omp_path(*synthesis_atoms(synthesis), problem.y, max(sparsities), problem.n, noise_floor(problem))
-        return synthesis.image(torch.stack([omp_coefficients(path, problem.n, s) for s in sparsities]))
+        floor = noise_floor(problem)
+        c = problem.y.new_zeros(len(sparsities), problem.batch, problem.n)
+        for index, atom, adjoint in synthesis_parts(synthesis):
+            path = omp_path(atom, adjoint, problem.y[index], max(sparsities), problem.n, floor[index])
+            for point, sparsity in enumerate(sparsities):
+                c[point, index] = omp_coefficients(path, problem.n, sparsity)
+        return synthesis.image(c)
 
     def recover(self, problem: Problem) -> Tensor:
         return self.solve(problem, [self.sparsity(problem, self.params["s"])])[0]

@@ -1,13 +1,14 @@
 """OMP's exact shortcuts: the whole sparsity grid from one greedy path equals `recover` at each
-point, and an atom gathered from the dense M = A Psi equals M applied to a one-hot vector."""
+point, an atom gathered from the dense M = A Psi equals M applied to a one-hot vector, and cache-sized
+chunks of instances give the answers of one batch."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from csbench.baselines.common import SynthesisMap
-from csbench.baselines.greedy import OMP, SPARSITY_GRID, synthesis_atoms
-from csbench.measurements import DenseOperator, LinearOperator
+from csbench.baselines.greedy import OMP, SPARSITY_GRID, synthesis_parts
+from csbench.measurements import DenseOperator, LinearOperator, base
 from csbench.problem import Problem
 
 SHAPE = (1, 8, 8)
@@ -66,16 +67,28 @@ def test_grid_falls_back_to_recover_for_other_parameters():
 def test_gathered_atom_is_the_one_hot_product():
     problem = problem_for(40, 0.05, seed=2)
     synthesis = SynthesisMap(problem, "wavelet")
-    atom, adjoint = synthesis_atoms(synthesis)
+    ((index, atom, adjoint),) = synthesis_parts(synthesis)
+    assert index == slice(0, 5)
     columns = torch.tensor([0, 63, 5, 17, 5])
     one_hot = torch.nn.functional.one_hot(columns, problem.n).float()
     assert torch.equal(atom(columns), synthesis.forward(one_hot))
     residual = torch.randn(problem.batch, problem.m, generator=torch.Generator().manual_seed(3))
     assert torch.equal(adjoint(residual), synthesis.adjoint(residual))
     # without matrices: M applied to the one-hot vector by the operator's products
-    free_atom, free_adjoint = synthesis_atoms(SynthesisMap(hide_matrices(problem), "wavelet"))
+    ((_, free_atom, free_adjoint),) = synthesis_parts(SynthesisMap(hide_matrices(problem), "wavelet"))
     assert torch.allclose(free_atom(columns), atom(columns), atol=1e-6)
     assert torch.allclose(free_adjoint(residual), adjoint(residual), atol=1e-5)
+
+
+def test_chunks_of_instances_are_one_batch(monkeypatch):
+    problem = problem_for(40, 0.05, seed=5)
+    grid = [{"s": s} for s in (2, 8, 64)]
+    together = OMP().recover_grid(problem, grid)
+    monkeypatch.setattr(base, "CACHE_BYTES", 2 * 40 * 64 * 4)                  # two instances a chunk
+    synthesis = SynthesisMap(problem, "wavelet")
+    assert [index for index, _, _ in synthesis_parts(synthesis)] == [slice(0, 2), slice(2, 3), slice(3, 5)]
+    for x_hat, chunked in zip(together, OMP().recover_grid(problem, grid)):
+        assert torch.allclose(x_hat, chunked, atol=1e-6, rtol=0)
 
 
 def test_matrix_free_omp_is_dense_omp():
