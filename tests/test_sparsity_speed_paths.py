@@ -15,7 +15,8 @@ import csbench.baselines.common as common
 from csbench.baselines.common import dense_maps, least_squares_parts, operator_norm_squared
 from csbench.baselines.lasso import LassoDCT, LassoWavelet
 from csbench.baselines.solvers import lasso_continuation
-from csbench.baselines.tv import GRADIENT_NORM_SQUARED, TotalVariation, gradient, gradient_adjoint, tv_solve
+from csbench.baselines.tv import (ADAPT_EVERY, GRADIENT_NORM_SQUARED, STEP_BALANCE, TotalVariation, gradient,
+                                 gradient_adjoint, tv_solve)
 from csbench.measurements import DenseOperator, get_measurement
 from csbench.problem import Problem
 
@@ -62,19 +63,28 @@ def plain_continuation(matrix, y, lam, lipschitz, steps, tol):
 
 
 def plain_tv(matrix, y, lam, norm_a, shape, steps, tol):
-    """Chambolle-Pock with K = [A; D], dual p of the data term kept in R^m."""
+    """Chambolle-Pock with K = [A; D], dual p of the data term kept in R^m, and the adaptive steps
+    of Goldstein, Li & Yuan (2015) as tv.py sets them (tau sigma ||K||^2 = 1): one instance, one lam."""
     norm_k = norm_a + GRADIENT_NORM_SQUARED
-    tau = 1 / math.sqrt(norm_k)
-    sigma = 1 / (tau * norm_k)
+    tau, adapt = 1 / math.sqrt(norm_k), 0.5
     x = torch.zeros(matrix.shape[1], dtype=y.dtype)
     x_bar, p, q = x.clone(), torch.zeros_like(y), gradient(x.reshape(1, *shape))
-    for _ in range(steps):
-        p = (p + sigma * (matrix @ x_bar - y)) / (1 + sigma)
-        q = q + sigma * gradient(x_bar.reshape(1, *shape))
-        q = q / (q.pow(2).sum(dim=1, keepdim=True).sqrt() / lam).clamp_min(1)
-        x_new = (x - tau * (matrix.T @ p + gradient_adjoint(q).reshape(-1))).clamp(0, 1)
+    for iteration in range(1, steps + 1):
+        sigma = 1 / (tau * norm_k)
+        p_new = (p + sigma * (matrix @ x_bar - y)) / (1 + sigma)
+        q_new = q + sigma * gradient(x_bar.reshape(1, *shape))
+        q_new = q_new / (q_new.pow(2).sum(dim=1, keepdim=True).sqrt() / lam).clamp_min(1)
+        x_new = (x - tau * (matrix.T @ p_new + gradient_adjoint(q_new).reshape(-1))).clamp(0, 1)
+        if iteration % ADAPT_EVERY == 0:
+            dp, dq, dx = p - p_new, q - q_new, x - x_new
+            primal = dx / tau - (matrix.T @ dp + gradient_adjoint(dq).reshape(-1))
+            dual = torch.cat([dp / sigma - matrix @ dx, (dq / sigma - gradient(dx.reshape(1, *shape))).reshape(-1)])
+            if float(primal.norm()) > STEP_BALANCE * 1.5 * float(dual.norm()):
+                tau, adapt = tau / (1 - adapt), adapt * 0.95
+            elif float(primal.norm()) < STEP_BALANCE * float(dual.norm()) / 1.5:
+                tau, adapt = tau * (1 - adapt), adapt * 0.95
         change = float((x_new - x).norm())
-        x_bar, x = 2 * x_new - x, x_new
+        x_bar, x, p, q = 2 * x_new - x, x_new, p_new, q_new
         if change <= tol * float(x.norm()):
             break
     return x
