@@ -32,12 +32,10 @@ def dense_maps(matrices: Tensor) -> tuple[LinearMap, LinearMap]:
 
 class LeastSquares:
     """The data term 1/2 ||y_b - M_b x||^2 of the instances `index` of a batch: `forward` x -> M x,
-    `adjoint` r -> M^T r and `gradient` x -> M^T (M x - y), on (..., b, n) / (..., b, m);
-    `matrices`: M (b, m, n) where the operator is dense, else None."""
+    `adjoint` r -> M^T r and `gradient` x -> M^T (M x - y), on (..., b, n) / (..., b, m)."""
 
-    def __init__(self, index: slice, y: Tensor, forward: LinearMap, adjoint: LinearMap,
-                 matrices: Tensor | None = None):
-        self.index, self.y, self.forward, self.adjoint, self.matrices = index, y, forward, adjoint, matrices
+    def __init__(self, index: slice, y: Tensor, forward: LinearMap, adjoint: LinearMap):
+        self.index, self.y, self.forward, self.adjoint = index, y, forward, adjoint
 
     def gradient(self, x: Tensor) -> Tensor:
         return self.adjoint(self.forward(x) - self.y)
@@ -68,7 +66,7 @@ def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget:
     instance_bytes = matrices[0].numel() * matrices.element_size()
     for index in cache_chunks(problem.batch, instance_bytes, CACHE_BYTES if budget is None else budget):
         chunk = matrices[index] if basis is None else basis.analyze(matrices[index])
-        yield LeastSquares(index, problem.y[index], *dense_maps(chunk), chunk)
+        yield LeastSquares(index, problem.y[index], *dense_maps(chunk))
 
 
 class SynthesisMap:

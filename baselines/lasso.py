@@ -2,11 +2,9 @@
 
     c_hat = argmin_c 1/2 ||y - A Psi c||^2 + lam ||c||_1,     x_hat = clip(Psi c_hat, 0, 1),
 
-Psi the pixel, DCT or Haar wavelet basis (transforms.py), in cache-sized chunks of instances
-(common.least_squares_parts). With dense matrices M = A Psi: exactly, by homotopy down the lam
-path, each answer checked by its duality gap and polished by FISTA where that is above `tol`
-(homotopy.lasso_grid), where m <= HOMOTOPY_RATIO n; otherwise (larger m, fast transforms) by FISTA
-with continuation in lam to a relative duality gap of `tol` (solvers.lasso_continuation).
+Psi the pixel, DCT or Haar wavelet basis (transforms.py), solved for the whole batch by FISTA
+with continuation in lam, to a relative duality gap of `tol` (solvers.lasso_continuation), in
+cache-sized chunks of instances (common.least_squares_parts).
 `lam` defaults to the paper's 0.1 and is tuned per (m, sigma): all grid values in one batch.
 """
 from __future__ import annotations
@@ -17,14 +15,9 @@ import torch
 from torch import Tensor
 
 from csbench.baselines.common import LAMBDA_GRID, SynthesisMap, check_at_least
-from csbench.baselines.homotopy import lasso_grid
 from csbench.baselines.solvers import lasso_continuation
 from csbench.priors import Prior
 from csbench.problem import Problem
-
-HOMOTOPY_RATIO = 0.25   # m / n up to which the homotopy beats capped FISTA (MNIST, 1 thread: 5.7x at
-                        # m = 25, 1.6x at 150, 1.0x at 250, 0.5x at 500: ~2m events of O(m n) reads)
-
 
 class SynthesisLasso(Prior):
     """Lasso with synthesis basis `basis`; subclasses set `name`, `description`, `basis`."""
@@ -35,8 +28,8 @@ class SynthesisLasso(Prior):
     tuning = {"lam": LAMBDA_GRID}
     links = ("identity",)
     tol: ClassVar[float] = 1e-5    # relative duality gap: P(c) - P* <= tol P(c)
-    steps: ClassVar[int] = 300     # FISTA steps per continuation stage (small lam at larger m stops
-                                   # here, as it did; 1000 tripled the time) and per homotopy polish
+    steps: ClassVar[int] = 300     # per continuation stage: the earlier solver's budget (small lam at
+                                   # small m stops here, as it did; a 1000 cap tripled the time)
 
     def check_params(self) -> None:
         check_at_least(self, "lam", 0.0)
@@ -48,13 +41,9 @@ class SynthesisLasso(Prior):
         lipschitz = synthesis.lipschitz()
         c = problem.y.new_empty(len(lams), problem.batch, problem.n)
         for part in synthesis.parts():
-            if part.matrices is None or part.matrices.shape[1] > HOMOTOPY_RATIO * problem.n:
-                c[:, part.index] = lasso_continuation(
-                    part.forward, part.adjoint, part.y, lam.expand(-1, part.y.shape[0]), lipschitz[part.index],
-                    steps=self.steps, tol=self.tol)
-            else:
-                c[:, part.index] = lasso_grid(part.matrices, part.y, lams, lipschitz[part.index], tol=self.tol,
-                                              steps=self.steps)
+            c[:, part.index] = lasso_continuation(
+                part.forward, part.adjoint, part.y, lam.expand(-1, part.y.shape[0]), lipschitz[part.index],
+                steps=self.steps, tol=self.tol)
         return synthesis, c
 
     def solve(self, problem: Problem, lams: list[float]) -> Tensor:
