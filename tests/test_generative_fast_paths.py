@@ -4,6 +4,7 @@ latent optimisation, the generators' hand-written gradients, and the tuning grid
 program."""
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -233,6 +234,34 @@ def test_dcgan_pullback_is_the_autograd_gradient(trained_like_dcgan, dtype):
     rtol = 1e-12 if dtype == torch.float64 else 1e-5
     assert g.shape == (3, 4, 784) and grad.shape == z.shape
     assert close(g, plain, rtol) and close(grad, plain_grad, rtol)
+
+
+@pytest.fixture
+def threads():
+    """torch.set_num_threads for one test."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("count, rows_per_chunk, blocks", [(1, 5, [4, 4, 4]), (1, 12, [12]), (2, 5, [12])])
+def test_dcgan_blocks_of_rows_are_the_module(trained_like_dcgan, threads, count, rows_per_chunk, blocks):
+    """G(z) and J^T v computed block by block (on one thread) equal autograd through the
+    DCGANGenerator itself (float64), with a non-zero output bias."""
+    threads(count)
+    module = copy.deepcopy(trained_like_dcgan).double()
+    module.body[5].bias.data.fill_(-0.7)
+    frozen = freeze(module)
+    frozen.rows_per_chunk = rows_per_chunk
+    z = torch.randn(3, 4, 100, generator=torch.Generator().manual_seed(40), dtype=torch.float64)
+    assert [len(rows) for rows in frozen.chunks(z)] == blocks
+    g, pullback = frozen.decode_and_pullback(z)
+    v = torch.randn(g.shape, generator=torch.Generator().manual_seed(41), dtype=torch.float64)
+    leaf = z.clone().requires_grad_(True)
+    plain = module.decode(leaf).flatten(-3)
+    (plain_grad,) = torch.autograd.grad(plain, leaf, v)
+    assert close(g, plain, 1e-12) and close(frozen.decode(z).flatten(-3), plain, 1e-12)
+    assert close(pullback(v), plain_grad, 1e-12)
 
 
 def test_adam_is_torch_adam_to_the_bit():
