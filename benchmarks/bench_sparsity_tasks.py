@@ -4,10 +4,13 @@ the priors' code against the previous algorithm kept below as a plain reference:
 
 - Lasso: the whole batch in one program, FISTA with M^T (M z - y) computed at z every iteration
   and the duality gap computed with two more products every 10 iterations;
-- TV: one Chambolle-Pock solve per lam (dual p in R^m), the whole batch in one program.
+- TV: one Chambolle-Pock solve per lam (dual p in R^m) with fixed steps tau = sigma = 1/||K||,
+  the whole batch in one program. The prior now adapts its steps (baselines/tv.py), so the TV
+  rows compare two algorithms: their MSE differences are the fixed steps' under-solving at small
+  lam, not rounding.
 
-Same steps, step caps, tolerances and stopping rules; the operators' Lipschitz bounds are computed
-once, before timing. Prints per (prior, m) both times, their ratio and the largest relative
+Same step caps, tolerances and stopping rules; the operators' Lipschitz bounds are computed once,
+before timing. Prints per (prior, m) both times, their ratio and the largest relative
 difference of the validation MSE per lam and of the test MSE, and ends with `ratio: X`, the
 reference's total time over ours.
     python benchmarks/bench_sparsity_tasks.py [--m 100,750] [--priors lasso-wavelet,tv] [--threads 1]
