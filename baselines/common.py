@@ -32,10 +32,12 @@ def dense_maps(matrices: Tensor) -> tuple[LinearMap, LinearMap]:
 
 class LeastSquares:
     """The data term 1/2 ||y_b - M_b x||^2 of the instances `index` of a batch: `forward` x -> M x,
-    `adjoint` r -> M^T r and `gradient` x -> M^T (M x - y), on (..., b, n) / (..., b, m)."""
+    `adjoint` r -> M^T r and `gradient` x -> M^T (M x - y), on (..., b, n) / (..., b, m);
+    `matrices` the M_b (b, m, n) where they are dense, else None."""
 
-    def __init__(self, index: slice, y: Tensor, forward: LinearMap, adjoint: LinearMap):
-        self.index, self.y, self.forward, self.adjoint = index, y, forward, adjoint
+    def __init__(self, index: slice, y: Tensor, forward: LinearMap, adjoint: LinearMap,
+                 matrices: Tensor | None = None):
+        self.index, self.y, self.forward, self.adjoint, self.matrices = index, y, forward, adjoint, matrices
 
     def gradient(self, x: Tensor) -> Tensor:
         return self.adjoint(self.forward(x) - self.y)
@@ -66,7 +68,7 @@ def least_squares_parts(problem: Problem, basis: Basis | None = None, *, budget:
     instance_bytes = matrices[0].numel() * matrices.element_size()
     for index in cache_chunks(problem.batch, instance_bytes, CACHE_BYTES if budget is None else budget):
         chunk = matrices[index] if basis is None else basis.analyze(matrices[index])
-        yield LeastSquares(index, problem.y[index], *dense_maps(chunk))
+        yield LeastSquares(index, problem.y[index], *dense_maps(chunk), chunk)
 
 
 class SynthesisMap:

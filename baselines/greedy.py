@@ -11,9 +11,8 @@ from typing import Any, Callable, ClassVar, Iterator
 import torch
 from torch import Tensor
 
-from csbench.baselines.common import SynthesisMap, check_at_least, dense_maps, noise_floor
+from csbench.baselines.common import SynthesisMap, check_at_least, noise_floor
 from csbench.baselines.solvers import LinearMap
-from csbench.measurements.base import cache_chunks
 from csbench.priors import Prior
 from csbench.problem import Problem
 
@@ -28,23 +27,21 @@ def _batched_dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def synthesis_parts(synthesis: SynthesisMap) -> Iterator[tuple[slice, Atom, LinearMap]]:
-    """(instances, atom, adjoint) of M = A Psi: j -> M_b e_{j_b} and r -> M^T r. With dense A, in
-    cache-sized chunks of consecutive instances (`cache_chunks`): M_b = A_b Psi is formed once per
-    chunk (as `SynthesisMap` forms it), an atom is a gathered column, O(m), and a chunk's M and Q stay
-    in cache through the greedy loop. Otherwise one part: M applied to the one-hot e_j, O(m n) with
-    the operator's products and the fast transform."""
+    """(instances, atom, adjoint) of M = A Psi for each of its cache-sized chunks
+    (`SynthesisMap.parts`): j -> M_b e_{j_b} and r -> M^T r. With dense A an atom is a gathered
+    column of the chunk's M, O(m), and a chunk's M and Q stay in cache through the greedy loop;
+    otherwise M is applied to the one-hot e_j, O(m n), with the operator's products and the fast
+    transform."""
     problem = synthesis.problem
-    matrices = problem.operator.dense()
-    if matrices is None:
-        def atom(index: Tensor) -> Tensor:
-            return synthesis.forward(torch.nn.functional.one_hot(index, problem.n).to(problem.y.dtype))
-
-        yield slice(0, problem.batch), atom, synthesis.adjoint
-        return
-    for index in cache_chunks(problem.batch, matrices[0].numel() * matrices.element_size()):
-        chunk = synthesis.basis.analyze(matrices[index])                           # (b, m, n)
-        rows = torch.arange(chunk.shape[0], device=chunk.device)
-        yield index, (lambda j, chunk=chunk, rows=rows: chunk[rows, :, j]), dense_maps(chunk)[1]
+    for part in synthesis.parts():
+        if part.matrices is None:
+            def atom(index: Tensor, forward: LinearMap = part.forward) -> Tensor:
+                return forward(torch.nn.functional.one_hot(index, problem.n).to(problem.y.dtype))
+        else:
+            rows = torch.arange(part.matrices.shape[0], device=part.matrices.device)
+            def atom(index: Tensor, matrices: Tensor = part.matrices, rows: Tensor = rows) -> Tensor:
+                return matrices[rows, :, index]
+        yield part.index, atom, part.adjoint
 
 
 def omp_path(atom: Atom, adjoint: LinearMap, y: Tensor, sparsity: int, n: int,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from csbench.baselines import common
 from csbench.baselines.common import SynthesisMap
 from csbench.baselines.greedy import OMP, SPARSITY_GRID, synthesis_parts
-from csbench.measurements import DenseOperator, LinearOperator, base
+from csbench.measurements import DenseOperator, LinearOperator
 from csbench.problem import Problem
 
 SHAPE = (1, 8, 8)
@@ -84,7 +85,7 @@ def test_chunks_of_instances_are_one_batch(monkeypatch):
     problem = problem_for(40, 0.05, seed=5)
     grid = [{"s": s} for s in (2, 8, 64)]
     together = OMP().recover_grid(problem, grid)
-    monkeypatch.setattr(base, "CACHE_BYTES", 2 * 40 * 64 * 4)                  # two instances a chunk
+    monkeypatch.setattr(common, "CACHE_BYTES", 2 * 40 * 64 * 4)                  # two instances a chunk
     synthesis = SynthesisMap(problem, "wavelet")
     assert [index for index, _, _ in synthesis_parts(synthesis)] == [slice(0, 2), slice(2, 3), slice(3, 5)]
     for x_hat, chunked in zip(together, OMP().recover_grid(problem, grid)):
