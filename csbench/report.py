@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -14,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.image import imsave
 from PIL import Image
 
 from csbench.analysis import figures
@@ -26,6 +31,8 @@ from csbench.metrics import CONVENTIONS
 from csbench.store import ResultStore
 
 FIGURE_MARK = {"Software": "csbench"}   # PNG metadata of csbench's own figures: only these are replaced
+DPI, PAD_INCHES = 110, 0.1
+EDGE_PIXELS = 2   # contents this close to the canvas' edge may be cut off there (layouts keep 3+ pixels clear)
 
 
 @dataclass
@@ -72,13 +79,45 @@ def render(out: Path, results: pd.DataFrame, meta: dict, recons: pd.DataFrame,
     for stale in figure_dir.glob("*.png"):
         if _is_ours(stale):
             stale.unlink()
-    for block in blocks:
-        if block.kind == "figure":
-            name, fig = block.content
-            fig.savefig(figure_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata=FIGURE_MARK)
+    pngs = {name: _png(fig) for name, fig in (b.content for b in blocks if b.kind == "figure")}
+    for name, png in pngs.items():
+        (figure_dir / f"{name}.png").write_bytes(png)
     (out / "report.md").write_text(_markdown(blocks))
-    (out / "report.html").write_text(_html(blocks, figure_dir))
+    (out / "report.html").write_text(_html(blocks, pngs))
     return comparison
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG, marked as csbench's, cropped to its contents with PAD_INCHES around them
+    as savefig(bbox_inches="tight") would, but drawn once: its layout fits it in. One that reaches
+    the edge of its canvas (something may stick out) is saved with bbox_inches="tight" instead."""
+    fig.set_dpi(DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    background = np.round(np.array(to_rgba(fig.get_facecolor())) * 255).astype(np.uint8)
+    picture = _cropped(np.asarray(canvas.buffer_rgba()), background, round(PAD_INCHES * DPI))
+    buffer = io.BytesIO()
+    if picture is None:
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=PAD_INCHES, metadata=FIGURE_MARK)
+    else:
+        imsave(buffer, picture, format="png", dpi=DPI, metadata=FIGURE_MARK)
+    return buffer.getvalue()
+
+
+def _cropped(pixels: np.ndarray, background: np.ndarray, pad: int) -> np.ndarray | None:
+    """`pixels` (H, W, 4) cropped to those unlike `background`, with `pad` pixels of background
+    around them; None when they come within EDGE_PIXELS of an edge."""
+    content = (pixels != background).any(axis=-1)
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    if rows.size == 0:
+        return pixels
+    height, width = content.shape
+    if min(rows[0], cols[0], height - 1 - rows[-1], width - 1 - cols[-1]) < EDGE_PIXELS:
+        return None
+    picture = np.empty((rows[-1] - rows[0] + 1 + 2 * pad, cols[-1] - cols[0] + 1 + 2 * pad, 4), np.uint8)
+    picture[:] = background
+    picture[pad:-pad or None, pad:-pad or None] = pixels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return picture
 
 
 def _is_ours(path: Path) -> bool:
@@ -364,7 +403,7 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *("| " + " | ".join(r) + " |" for r in cells.to_numpy())])
 
 
-def _html(blocks: list[Block], figure_dir: Path) -> str:
+def _html(blocks: list[Block], pngs: dict[str, bytes]) -> str:
     body = []
     for b in blocks:
         if b.kind in ("h1", "h2"):
@@ -376,7 +415,7 @@ def _html(blocks: list[Block], figure_dir: Path) -> str:
             body.append(b.content.to_html(index=False, border=0, classes="table"))
         elif b.kind == "figure":
             name = b.content[0]
-            data = base64.b64encode((figure_dir / f"{name}.png").read_bytes()).decode()
+            data = base64.b64encode(pngs[name]).decode()
             body.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
                         f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"

@@ -263,6 +263,28 @@ def test_figures_render_to_png():
     assert noise_sweep(summary[summary.noise == 0.1]) is None and noise_sweep(summary) is not None
 
 
+def test_the_reconstruction_grid_shows_every_row_and_image_under_its_label():
+    rng = np.random.default_rng(0)
+    truth = rng.random((5, 1, 8, 6)) * 1.4 - 0.2                   # outside [0, 1]: clipped
+    recons = {"dcgan m=10": rng.random((5, 1, 8, 6)), "lasso-dct m=40": rng.random((5, 1, 8, 6)),
+              "vae m=10": rng.random((5, 1, 8, 6))}
+    fig = reconstruction_grid(truth, recons, max_images=4)
+    (ax,) = fig.axes
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["truth", *recons]
+    picture = np.asarray(ax.images[0].get_array())
+    tops = (ax.get_yticks() - 3.5).astype(int)                      # a row's first pixel: its label at the middle
+    gap = tops[1] - 8
+    assert gap > 0 and picture.shape == (4 * 8 + 3 * gap, 4 * 6 + 3 * gap)   # 4 rows of 4 images, no more
+    for top, images in zip(tops, [truth, *recons.values()]):
+        for c in range(4):
+            np.testing.assert_array_equal(picture[top:top + 8, c * (6 + gap):c * (6 + gap) + 6],
+                                          np.clip(images[c, 0], 0.0, 1.0))
+        assert (picture[top:top + 8, 6:6 + gap] == 1.0).all()       # white between images
+    assert len(ax.collections[0].get_paths()) == 16                  # a frame around each
+    rgb = reconstruction_grid(rng.random((2, 3, 8, 8)), {"x": rng.random((2, 3, 8, 8))}, title="rgb")
+    assert np.asarray(rgb.axes[0].images[0].get_array()).shape[2] == 3 and [t.get_text() for t in rgb.texts] == ["rgb"]
+
+
 def test_every_prior_gets_its_own_line_style_however_many_share_a_kind():
     priors = [f"sparse-{i}" for i in range(14)] + ["vae", "dcgan"]
     frame = pd.DataFrame({"prior": priors, "kind": ["sparsity"] * 14 + ["generative"] * 2})

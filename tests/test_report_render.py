@@ -3,17 +3,22 @@ the user's own figures survive; `report --against` prints its changes and can fa
 tuning scores are shown with a warning at the edge of a grid."""
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 import sqlite3
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from PIL import Image
 from test_analysis import GRID, make_results
 
 from csbench.cli import main
-from csbench.report import render
+from csbench.report import DPI, PAD_INCHES, _png, render
 from csbench.store import TASK_KEY, ResultStore
 
 RECONS = pd.DataFrame(columns=[*TASK_KEY, "instance", "image"])
@@ -83,6 +88,28 @@ def test_only_csbench_figures_are_replaced(tmp_path):
     _render(tmp_path, make_results(CURVES, n=3))                 # one noise level: no sweep any more
     assert "noise_sweep" not in _figures(tmp_path) and {"mine", "notes"} <= _figures(tmp_path)
     assert Image.open(figures / "mine.png").size == (4, 4)
+
+
+def test_the_html_embeds_the_figure_files(tmp_path):
+    _render(tmp_path, make_results(CURVES, n=3))
+    embedded = re.findall(r'alt="([^"]+)" src="data:image/png;base64,([^"]+)"', (tmp_path / "report.html").read_text())
+    assert {name: base64.b64decode(data) for name, data in embedded} == {
+        path.stem: path.read_bytes() for path in (tmp_path / "figures").glob("*.png")} != {}
+
+
+def test_a_figure_is_cropped_to_its_contents_and_nothing_that_sticks_out_is_cut():
+    fits = Figure(figsize=(3, 2), layout="constrained")
+    fits.add_subplot().plot([1, 2], [3, 4])
+    image = Image.open(io.BytesIO(_png(fits)))
+    white = (np.asarray(image.convert("RGB")) == 255).all(axis=-1)
+    pad = round(PAD_INCHES * DPI)
+    assert image.info["Software"] == "csbench"
+    for edge in (white, white.T, white[::-1], white.T[::-1]):     # pad white pixels, then contents
+        assert edge[:pad].all() and not edge[pad].all()
+    wide = Figure(figsize=(3, 2))
+    legend = Line2D([], [], label="a legend entry far wider than its figure " * 3)
+    wide.add_subplot().legend(handles=[legend], loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    assert Image.open(io.BytesIO(_png(wide))).width > 6 * DPI    # the whole legend, beyond the 3 in canvas
 
 
 def _stored_run(out, results):

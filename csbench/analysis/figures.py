@@ -10,7 +10,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Rectangle
+from matplotlib.textpath import text_to_path
+from matplotlib.transforms import ScaledTranslation
 
 from csbench.analysis.targets import FAMILY_LABELS
 
@@ -21,6 +27,7 @@ KIND_STYLE = {
     "other": ("-.", "D", ["#c49c94", "#dbdb8d", "#f7b6d2"]),
 }
 PANEL_KEYS = ["dataset", "measurement", "noise"]
+TILE_INCHES = 1.1  # each picture of the reconstruction grid, with its gap
 
 
 def prior_styles(frame: pd.DataFrame) -> dict[str, dict]:
@@ -96,7 +103,10 @@ def savings_figure(families: Mapping[str, pd.DataFrame], *, headline: Mapping | 
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set(xlabel="target per-pixel MSE", ylabel="measurements saved (x)")
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: curves stay clear
+        # below, so the curves stay clear, a fixed 0.45 in down: a drop in axes units would move as the
+        # layout resizes the axes, and the layout would not settle (it cut the legend's bottom edge)
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, 0),
+                  bbox_transform=ax.transAxes + ScaledTranslation(0, -0.45, fig.dpi_scale_trans))
     return fig
 
 
@@ -168,25 +178,53 @@ def noise_sweep(summary: pd.DataFrame, m: float | None = None) -> Figure | None:
 def reconstruction_grid(truth: np.ndarray, recons: Mapping[str, np.ndarray], *, max_images: int = 8,
                         title: str | None = None) -> Figure:
     """Rows: the ground truth, then each reconstruction (label -> (N, C, H, W) array, e.g.
-    "vae, m=100"); columns: the first `max_images` images. C = 1 grey, C = 3 RGB; values clipped to [0, 1]."""
+    "vae, m=100"); columns: the first `max_images` images. C = 1 grey, C = 3 RGB; values clipped to
+    [0, 1]. One axes shows the grid as one image (white gaps, a frame per picture), the row labels as
+    its y tick labels."""
     rows = [("truth", np.asarray(truth))] + [(label, np.asarray(x)) for label, x in recons.items()]
+    labels = [label for label, _ in rows]
     n = min(max_images, rows[0][1].shape[0])
-    fig = Figure(figsize=(1.1 * n + 1.2, 1.1 * len(rows) + (0.4 if title else 0)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(rows), n, squeeze=False))
-    for r, (label, images) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            image = np.clip(images[c], 0.0, 1.0)
-            if image.shape[0] == 1:
-                ax.imshow(image[0], cmap="gray", vmin=0.0, vmax=1.0)
-            else:
-                ax.imshow(np.moveaxis(image, 0, -1))
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+    height, width = rows[0][1].shape[2:]
+    gap = max(1, max(height, width) // 14)
+    picture = mosaic([images[:n] for _, images in rows], gap)
+    fig, ax = _picture_figure(picture, TILE_INCHES / (max(height, width) + gap),
+                              left=_text_inches(labels, "small") + 0.25, top=0.45 if title else 0.05)
+    corners = [(c * (width + gap) - 0.5, r * (height + gap) - 0.5) for r in range(len(rows)) for c in range(n)]
+    ax.add_collection(PatchCollection([Rectangle(xy, width, height) for xy in corners],
+                                      facecolor="none", edgecolor="black", linewidth=0.8))
+    ax.set_yticks([r * (height + gap) + (height - 1) / 2 for r in range(len(rows))], labels, fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _picture_figure(picture: np.ndarray, inches: float, *, left: float, top: float) -> tuple[Figure, Axes]:
+    """A figure showing `picture` (grey in [0, 1], or RGB) at `inches` per pixel, with `left` and `top`
+    inches of margin (0.05 right and below), no x ticks, tick marks or spines; a fixed layout: one draw."""
+    size = (left + picture.shape[1] * inches + 0.05, top + picture.shape[0] * inches + 0.05)
+    fig = Figure(figsize=size)
+    ax = fig.add_axes((left / size[0], 0.05 / size[1], picture.shape[1] * inches / size[0],
+                       picture.shape[0] * inches / size[1]))
+    ax.imshow(picture, cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    ax.spines[:].set_visible(False)
+    return fig, ax
+
+
+def _text_inches(texts: Sequence[str], size: str) -> float:
+    """The width of the widest of `texts` at font size `size`, in inches."""
+    prop = FontProperties(size=size)
+    return max(text_to_path.get_text_width_height_descent(text, prop, ismath=False)[0] for text in texts) / 72
+
+
+def mosaic(rows: Sequence[np.ndarray], gap: int) -> np.ndarray:
+    """Images tiled into one picture on white: row r, column c is rows[r][c] (each row (n, C, H, W)),
+    `gap` pixels apart, clipped to [0, 1]; (H', W') for C = 1, (H', W', C) otherwise."""
+    tiles = np.pad(np.clip(np.stack(rows), 0.0, 1.0), [(0, 0)] * 3 + [(0, gap)] * 2, constant_values=1.0)
+    count, n, channels, height, width = tiles.shape
+    picture = tiles.transpose(0, 3, 1, 4, 2).reshape(count * height, n * width, channels)[:-gap, :-gap]
+    return picture[..., 0] if channels == 1 else picture
 
 
 def _panels(count: int) -> tuple[Figure, list]:
