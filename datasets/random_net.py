@@ -9,6 +9,7 @@ small, NOT in [0, 1] — the one dataset that breaks that convention.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -50,6 +51,34 @@ class RandomReluGenerator(torch.nn.Module):
         for weight in self.weights:
             h = torch.relu(h @ weight.T)
         return h
+
+    def linearise(self, z: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+        """G(z) (..., n_d), v -> J_G(z) v (..., n_d) and w -> J_G(z)^T w (..., k), by hand (no
+        autograd graph): with h_0 = z, h_i = relu(W_i h_{i-1}) and D_i = diag(h_i > 0),
+
+            J v = D_d W_d ... D_1 W_1 v,     J^T w = W_1^T D_1 ... W_d^T D_d w
+
+        (D_i applied by the kernel autograd uses for relu, so the numbers are autograd's). The
+        weights are buffers: no gradients."""
+        lead, h = z.shape[:-1], z.reshape(-1, self.latent_dim)
+        weights, outputs = self.weights, []
+        for weight in weights:
+            h = torch.relu(h @ weight.T)
+            outputs.append(h)
+
+        def push(v: Tensor) -> Tensor:
+            d = v.reshape(-1, self.latent_dim)
+            for weight, out in zip(weights, outputs):
+                d = torch.ops.aten.threshold_backward(d @ weight.T, out, 0)
+            return d.reshape(*lead, d.shape[-1])
+
+        def pull(w: Tensor) -> Tensor:
+            d = w.reshape(h.shape)
+            for weight, out in zip(reversed(weights), reversed(outputs)):
+                d = torch.ops.aten.threshold_backward(d, out, 0) @ weight
+            return d.reshape(*lead, self.latent_dim)
+
+        return h.reshape(*lead, h.shape[-1]), push, pull
 
 
 def expansive_widths(k: int, depth: int, width: int) -> tuple[int, ...]:

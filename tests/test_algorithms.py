@@ -101,6 +101,47 @@ def test_plain_descent_sticks_near_minus_rho_while_the_negation_check_recovers()
     assert bool((relative_error(network(checked[0]), x) < 1e-3).all())
 
 
+def float64_net() -> RandomReluGenerator:
+    """Depth 3 (k = 4 -> 32 -> 64 -> 100) in float64, where the two gradient paths agree to ~1e-15."""
+    return RandomReluGenerator((4, 32, 64, 100), seed=1).double()
+
+
+def test_random_relu_linearisation_is_autograds_jvp_and_vjp():
+    net = float64_net()
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    v = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    w = torch.randn(3, 5, 100, generator=g, dtype=torch.float64)
+    x, push, pull = net.linearise(z)
+    x_ref, jvp = torch.func.jvp(net, (z,), (v,))
+    _, vjp = torch.func.vjp(net, z)
+    assert x.shape == (3, 5, 100) and torch.equal(x, x_ref)
+    assert torch.allclose(push(v), jvp, rtol=0, atol=1e-12)
+    assert torch.allclose(pull(w), vjp(w)[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("link, check", [("identity", True), ("abs", True), ("identity", False)])
+def test_hv_descent_pullback_path_equals_the_autograd_path(link, check):
+    """The network itself (it has `linearise`) against a plain function of it (autograd).
+    Starts: restart 0 near -z* (flips at once), restart 1 near z* (kept), so steps where some
+    rows flip and others do not are taken too. m = 50 >> k: where a run stalls on a kink (a ReLU
+    of one row changing sign) rounding differences can grow, which a test of 1e-10 cannot tell
+    from a bug."""
+    net = float64_net()
+    g = torch.Generator().manual_seed(3)
+    operator = DenseOperator(torch.randn(5, 50, 100, generator=g, dtype=torch.float64) / 50 ** 0.5)
+    z_true = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    y = operator.forward(net(z_true))
+    y = y.abs() if link == "abs" else y
+    noise = 0.3 * torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    z0 = torch.stack([-z_true, z_true, torch.zeros_like(z_true)]) + noise
+    fast, fast_loss = hv_descent(net, operator, y, z0, steps=60, check=check, link=link)
+    plain, plain_loss = hv_descent(lambda z: net(z), operator, y, z0, steps=60, check=check, link=link)
+    assert fast.shape == z0.shape and fast_loss.shape == (3, 5)
+    assert torch.allclose(fast, plain, rtol=0, atol=1e-10)
+    assert torch.allclose(fast_loss, plain_loss, rtol=1e-10, atol=1e-20)
+
+
 def test_pgd_gan_recovers_an_in_range_signal(small_net):
     g = torch.Generator().manual_seed(1)
     x = small_net.generator(torch.randn(6, 4, generator=g))

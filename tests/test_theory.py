@@ -5,10 +5,12 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from csbench.errors import CsbenchError
 from csbench.experiments.landscape import landscape, landscape_figure, landscape_summary
-from csbench.experiments.phase import l1_phase, m_at_half, phase_figure, random_net_phase
+from csbench.experiments.phase import l1_phase, m_at_half, matrix_vector_maps, phase_figure, random_net_phase
+from csbench.measurements.base import DenseOperator
 from csbench.theory import l1_rule_of_thumb, relu_angle_map, rho, statistical_dimension_l1
 
 
@@ -58,6 +60,16 @@ def test_l1_phase_success_rises_with_m_near_the_statistical_dimension():
     assert 6 < threshold < 40
     assert rate[6] == 0.0 and rate[40] == 1.0
     assert rate[6] <= rate[20] <= rate[40]
+
+
+def test_l1_matrix_vector_maps_are_the_dense_operators_products():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(5, 20, 32, generator=g)
+    x, r = torch.randn(5, 32, generator=g), torch.randn(5, 20, generator=g)
+    forward, adjoint = matrix_vector_maps(a)
+    operator = DenseOperator(a)
+    assert torch.allclose(forward(x), operator.forward(x), atol=1e-5)
+    assert torch.allclose(adjoint(r), operator.adjoint(r), atol=1e-5)
 
 
 def test_random_net_phase_needs_m_at_least_k():

@@ -49,8 +49,11 @@ def landscape(depths: tuple[int, ...] = (2, 3, 4, 5), *, k: int = 5, m: int = 15
         random_starts = torch.randn(starts, instances, k, generator=generator)
         jitter = torch.randn(starts, instances, k, generator=generator) * z_true.norm(dim=-1, keepdim=True)
         inits = {"random": random_starts, "near -rho z*": -rho(depth) * z_true + 0.05 * jitter / k ** 0.5}
-        for (init, z0), (method, check) in itertools.product(inits.items(), METHODS):
-            z, _ = hv_descent(network, operator, y, z0, steps=steps, check=check)
+        # both kinds of start in one run per method: every (start, instance) descends on its own
+        finals = {method: hv_descent(network, operator, y, torch.cat(list(inits.values())), steps=steps,
+                                     check=check)[0].split(starts) for method, check in METHODS}
+        for (i, init), (method, _) in itertools.product(enumerate(inits), METHODS):
+            z = finals[method][i]
             with torch.no_grad():
                 error = (decode_flat(network, z) - x_true).norm(dim=-1) / x_true.norm(dim=-1)
             ratio = (z * z_true).sum(-1) / z_true.pow(2).sum(-1)
