@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from bench_recovery import dcgan_flops, decoder_flops, matmul_rate
+from bench_recovery import data_flops, dcgan_flops, decoder_flops, matmul_rate
 from csbench.config import PAPER_M
 from csbench.datasets import load_dataset
 from csbench.generative.latent import optimise_latent
@@ -52,10 +52,10 @@ def read_rate(megabytes: int = 400, repeats: int = 5) -> float:
 
 
 def data_phase(m: int, n: int, images: int, rows: int) -> tuple[float, float]:
-    """(flops, bytes) of one step's data gradient: Gram path for m > n / 2, as latent.py."""
-    if 2 * m > n:
-        return rows * 2 * n * n, images * n * n * 4
-    return rows * 4 * m * n, 2 * images * m * n * 4
+    """(flops, bytes) of one step's data gradient (`data_flops` per row): the Gram matrices read once
+    for m > n / 2, as latent.py, else A_b twice."""
+    matrix_bytes = images * n * n * 4 if 2 * m > n else 2 * images * m * n * 4
+    return rows * data_flops(m, n), matrix_bytes
 
 
 def step_seconds(decode, problem, settings: dict, steps: int) -> float:
