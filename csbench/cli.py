@@ -78,10 +78,7 @@ GRID_OPTIONS = ("dataset", "priors", "measurement", "m", "noise", "n_images", "s
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from csbench.compare import compare
     from csbench.config import make_config
-    from csbench.console import console_summary
-    from csbench.report import claim_line
 
     experiments = args.experiments
     hand_picked = args.preset is None and args.config is None and any(getattr(args, k) is not None for k in GRID_OPTIONS)
@@ -94,6 +91,10 @@ def _compare(args: argparse.Namespace) -> int:
         workers=args.workers, device=args.device, plugins=args.plugin,
         task_timeout=args.task_timeout, quiet=args.quiet or None,
         experiments=None if experiments is None else ("" if experiments == "none" else experiments))
+    from csbench.compare import compare  # after the options are checked: bad input fails at once
+    from csbench.console import console_summary
+    from csbench.report import claim_line
+
     try:
         outcome = compare(config, fresh=args.fresh)
     except KeyboardInterrupt:

@@ -27,7 +27,6 @@ from csbench.analysis.compare_runs import compare_summaries, comparison_summary,
 from csbench.analysis.stats import ok_rows, summarize
 from csbench.analysis.targets import FAMILIES, savings_curve
 from csbench.analysis.tuning import edge_warnings, tuning_table
-from csbench.metrics import CONVENTIONS
 from csbench.store import ResultStore
 
 FIGURE_MARK = {"Software": "csbench"}   # PNG metadata of csbench's own figures: only these are replaced
@@ -356,6 +355,8 @@ def _detail_blocks(results: pd.DataFrame, tuning: pd.DataFrame) -> list[Block]:
                             "representation error min_z ||G(z) - x||^2 / n on held-out images is the "
                             "floor below which a generative prior's error cannot go."))
         blocks.append(Block("table", models))
+    from csbench.metrics import CONVENTIONS  # here: the metrics import PyTorch, a report needs it only now
+
     links = sorted(set(results.measurement))
     conventions = [f"{link}: {text}" for link, text in CONVENTIONS.items()]
     blocks.append(Block("p", "Metrics: per-pixel MSE on the [0, 1] scale (the paper's metric), PSNR, "

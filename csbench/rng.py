@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def derive_seed(*parts: object) -> int:
@@ -15,6 +18,8 @@ def derive_seed(*parts: object) -> int:
 
 def torch_generator(*parts: object) -> torch.Generator:
     """A CPU generator (draws are moved to the device, so numbers do not depend on it)."""
+    import torch  # here, so that numpy-only users (the analysis, the report) do not import it
+
     g = torch.Generator()
     g.manual_seed(derive_seed(*parts))
     return g

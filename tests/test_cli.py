@@ -42,6 +42,32 @@ def test_bad_input_through_the_real_entry_point_has_no_traceback():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args", [["--help"], ["compare", "--m", "10,ten"], ["compare", "--noise", ","]])
+def test_help_and_option_errors_do_not_wait_for_pytorch(args):
+    """`csbench --help` and a malformed option answer without importing PyTorch (seconds on a laptop)."""
+    code = ("import sys\nfrom csbench.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)" % (args,))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "torch imported: False" in proc.stderr
+
+
+def test_the_report_module_does_not_import_pytorch():
+    """`csbench report` on a run without theory experiments needs numpy, pandas and matplotlib only."""
+    code = "import sys, csbench.report, csbench.analysis; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_the_plug_in_api_is_importable_from_the_package():
+    import csbench
+    from csbench.priors import Prior
+    from csbench.problem import Problem
+
+    assert csbench.Prior is Prior and csbench.Problem is Problem
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        csbench.Nothing
+
+
 def test_list_shows_priors_datasets_measurements_and_models():
     proc = run_cli("list")
     assert proc.returncode == 0, proc.stderr
