@@ -62,7 +62,7 @@ def validate(config: RunConfig) -> None:
                                f"signals of dimension n = {n} (at most {limit})")
     for spec in config.priors:
         make_prior(spec)
-    from csbench.experiments import EXPERIMENTS
+    from csbench.experiments.run import EXPERIMENTS
 
     if unknown := [name for name in config.experiments if name not in EXPERIMENTS]:
         raise CsbenchError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
@@ -123,9 +123,9 @@ def fingerprints(config: RunConfig) -> dict[str, str]:
 
 def experiment_fingerprint(config: RunConfig) -> str:
     """What an experiment's table depends on: its code, scale and seed (the same for each name)."""
-    from csbench import experiments
+    from csbench.experiments import run
 
-    return combine(code=code_hash(experiments), scale=config.experiment_scale, seed=config.seeds[0])
+    return combine(code=code_hash(run), scale=config.experiment_scale, seed=config.seeds[0])
 
 
 def _open_store(out: Path, config: RunConfig, fresh: bool) -> ResultStore:

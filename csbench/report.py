@@ -324,7 +324,7 @@ def _reconstructions(recons: pd.DataFrame, summary: pd.DataFrame):
 def _experiment_blocks(experiments: dict[str, pd.DataFrame]) -> list[Block]:
     if not experiments:
         return []
-    from csbench.experiments import experiment_report
+    from csbench.experiments.figures import experiment_report
 
     blocks = [Block("h2", "Theory experiments")]
     for name, table in sorted(experiments.items()):

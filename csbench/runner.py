@@ -178,7 +178,7 @@ def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict, list
 
 def run_experiment(job: ExperimentJob) -> ExperimentResult:
     """One theory experiment's table; an exception fails the experiment, not the run."""
-    from csbench.experiments import EXPERIMENTS
+    from csbench.experiments.run import EXPERIMENTS
 
     start = time.perf_counter()
     try:

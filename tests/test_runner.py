@@ -48,12 +48,12 @@ def test_workers_take_the_costliest_tasks_first():
 
 
 def test_an_experiment_runs_as_a_job_and_fails_alone(monkeypatch):
-    from csbench import experiments
+    from csbench.experiments import run
 
     job = ExperimentJob("landscape", 0.1, 0)
     result = run_task(job, config())
     assert result.status == "ok" and set(result.table.depth) == {2, 3, 4, 5}
-    monkeypatch.setitem(experiments.EXPERIMENTS, "landscape", lambda **kw: 1 / 0)
+    monkeypatch.setitem(run.EXPERIMENTS, "landscape", lambda **kw: 1 / 0)
     failed = run_task(job, config())
     assert failed.status == "failed" and failed.table is None and "ZeroDivisionError" in failed.error
     assert failed_result(job, config(), "worker died: exit code 1", 0.0).error == "worker died: exit code 1"

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from csbench.errors import CsbenchError
-from csbench.experiments.landscape import landscape, landscape_figure, landscape_summary
-from csbench.experiments.phase import l1_phase, m_at_half, matrix_vector_maps, phase_figure, random_net_phase
+from csbench.experiments.figures import landscape_figure, landscape_summary, m_at_half, phase_figure
+from csbench.experiments.landscape import landscape
+from csbench.experiments.phase import l1_phase, matrix_vector_maps, random_net_phase
 from csbench.measurements.base import DenseOperator
 from csbench.theory import l1_rule_of_thumb, relu_angle_map, rho, statistical_dimension_l1
 

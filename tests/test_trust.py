@@ -175,6 +175,30 @@ def test_experiments_are_stored_with_their_identity_and_rerun_when_it_changes(tm
     assert "landscape" in (out / "report.md").read_text().lower()
 
 
+def test_an_experiments_identity_covers_the_code_that_computes_its_tables_and_not_its_figures():
+    """The stored tables are keyed by the source of everything that computes them (the descent, the
+    random nets, the l1 solver, the theory), so editing any of it reruns them; the report's text
+    and figures of a table do not change the table, so editing them reruns nothing."""
+    import csbench.compare
+    from csbench.config import make_config
+    from csbench.fingerprint import module_closure
+
+    hashed = {}
+    def code_hash(*modules):
+        for module in modules:
+            hashed.update(module_closure(module))
+        return "hashed"
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csbench.compare, "code_hash", code_hash)
+        csbench.compare.experiment_fingerprint(make_config("default", None))
+    closure = set(hashed)
+    assert {"csbench.experiments.run", "csbench.experiments.phase", "csbench.experiments.landscape",
+            "csbench.generative.hv", "csbench.datasets.random_net", "csbench.baselines.solvers",
+            "csbench.theory", "csbench.rng"} <= closure
+    assert "csbench.experiments.figures" not in closure
+
+
 def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
     """Through the seal's own references, or by loading the dataset itself: both refused."""
     plugin = tmp_path / "around.py"

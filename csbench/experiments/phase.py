@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from matplotlib.figure import Figure
 
 from csbench.baselines.solvers import LinearMap, fista_l1
 from csbench.datasets.random_net import RandomReluGenerator, expansive_widths
@@ -29,7 +28,6 @@ from csbench.generative.hv import hv_descent
 from csbench.generative.latent import decode_flat, pick_best
 from csbench.measurements.base import DenseOperator
 from csbench.rng import torch_generator
-from csbench.theory import l1_rule_of_thumb, statistical_dimension_l1
 
 RANDOM_NET_TOLERANCE = 1e-3
 L1_TOLERANCE = 1e-2
@@ -105,56 +103,3 @@ def l1_phase(ss: tuple[int, ...] = (2, 4, 8, 16, 32, 48), ms: tuple[int, ...] = 
     error = (x_hat - x_true).norm(dim=1) / x_true.norm(dim=1)
     return pd.DataFrame({"s": s_of.numpy(), "n": n, "m": m_of.numpy(), "trial": np.arange(len(s_of)) % trials,
                          "rel_error": error.numpy(), "success": (error < L1_TOLERANCE).numpy()})
-
-
-def m_at_half(frame: pd.DataFrame, by: str) -> pd.DataFrame:
-    """The m at which the success rate first reaches 1/2, per value of `by` ("k" or "s"),
-    linearly interpolated between grid points (NaN when it never does)."""
-    rows = []
-    for key, group in frame.groupby(by):
-        rate = group.groupby("m")["success"].mean().sort_index()
-        ms, ps = rate.index.to_numpy(float), rate.to_numpy(float)
-        above = np.flatnonzero(ps >= 0.5)
-        if len(above) == 0:
-            m50 = np.nan
-        elif above[0] == 0:
-            m50 = ms[0]
-        else:
-            i = above[0]
-            m50 = ms[i - 1] + (0.5 - ps[i - 1]) * (ms[i] - ms[i - 1]) / (ps[i] - ps[i - 1])
-        rows.append({by: key, "m50": m50})
-    return pd.DataFrame(rows)
-
-
-def _heatmap(ax, frame: pd.DataFrame, by: str) -> tuple[np.ndarray, np.ndarray]:
-    rate = frame.pivot_table(index=by, columns="m", values="success", aggfunc="mean")
-    ms, keys = rate.columns.to_numpy(float), rate.index.to_numpy(float)
-    image = ax.pcolormesh(ms, keys, rate.to_numpy(float), vmin=0, vmax=1, cmap="viridis", shading="nearest")
-    ax.set_xlabel("measurements m")
-    return keys, image
-
-
-def phase_figure(random_net: pd.DataFrame, l1: pd.DataFrame) -> Figure:
-    """Two heatmaps of success probability with the theory thresholds and the measured m50."""
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    ks, image = _heatmap(left, random_net, "k")
-    left.plot(ks, ks, "w--", label="m = k")
-    left.plot(2 * ks, ks, "w:", label="m = 2k")
-    half = m_at_half(random_net, "k")
-    left.plot(half["m50"], half["k"], "r.-", label="measured 50%")
-    left.set_ylabel("latent dimension k")
-    left.set_title("random ReLU net prior, negation-check descent")
-    left.legend(loc="lower right", fontsize=8, facecolor="0.35", labelcolor="white")  # white theory lines
-    ss, _ = _heatmap(right, l1, "s")
-    n = int(l1["n"].iloc[0])
-    grid = np.linspace(ss.min(), ss.max(), 100)
-    right.plot([statistical_dimension_l1(s, n) for s in grid], grid, "w--", label="statistical dimension")
-    right.plot([l1_rule_of_thumb(s, n) for s in grid], grid, "w:", label="2 s log(n/s), rule of thumb")
-    half = m_at_half(l1, "s")
-    right.plot(half["m50"], half["s"], "r.-", label="measured 50%")
-    right.set_ylabel("sparsity s")
-    right.set_title(f"l1 minimisation, n = {n}")
-    right.legend(loc="lower right", fontsize=8, facecolor="0.35", labelcolor="white")
-    figure.colorbar(image, ax=[left, right], label="success probability")
-    return figure
