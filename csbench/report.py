@@ -163,7 +163,7 @@ def _blocks(results, summary, verdict, meta, recons, experiments, tuning, compar
     if noise_fig is not None:
         blocks.append(Block("h2", "Noise sweep"))
         blocks.append(Block("figure", ("noise_sweep", noise_fig), "MSE against noise level sigma."))
-    grid = _reconstructions(recons, summary)
+    grid = _reconstructions(recons, results)
     if grid is not None:
         blocks.append(Block("h2", "Reconstructions"))
         blocks.append(Block("figure", ("reconstructions", grid), "Top row: test images; then each prior at a few m."))
@@ -307,14 +307,18 @@ def _pair_table(results: pd.DataFrame, verdict: dict) -> pd.DataFrame:
                    zip(pairs.ratio_ci_low, pairs.ratio_ci_high, reached)]})
 
 
-def _reconstructions(recons: pd.DataFrame, summary: pd.DataFrame):
+def _reconstructions(recons: pd.DataFrame, results: pd.DataFrame):
+    """The grid of stored reconstructions (keyed by the m asked for, as tasks are), labelled with
+    the m actually measured, as every other table and figure is (some models snap m)."""
     truth = recons[recons.prior == "truth"].sort_values("instance")
     rest = recons[recons.prior != "truth"]
     if truth.empty or rest.empty:
         return None
+    asked = results["m_requested"] if "m_requested" in results else results["m"]
+    measured = dict(zip(zip(results["prior"], asked), results["m"]))
     grid = sorted(rest.m.unique())  # quartiles of the grid: its ends show all-fail / all-exact rows
     shown_m = sorted({grid[len(grid) // 4], grid[len(grid) // 2], grid[3 * len(grid) // 4]})
-    rows = {f"{prior} m={m}": np.stack(group.sort_values("instance").image.to_list())
+    rows = {f"{prior} m={measured.get((prior, m), m)}": np.stack(group.sort_values("instance").image.to_list())
             for (prior, m), group in rest[rest.m.isin(shown_m)].groupby(["prior", "m"], sort=True)}
     shown = min(len(truth), *(len(images) for images in rows.values()))
     return figures.reconstruction_grid(np.stack(truth.image.to_list())[:shown],

@@ -155,3 +155,20 @@ def test_tuning_scores_per_prior_and_m_with_a_warning_at_the_edge(tmp_path):
     assert "| lasso-dct | 20 | 0.1 | 0.001: 0.3, 0.01: 0.2*, 0.1: 0.25 |  |" in report
     _render(tmp_path, make_results(CURVES, n=3))
     assert "## Tuning" not in (tmp_path / "report.md").read_text()
+
+
+def test_reconstructions_are_labelled_with_the_m_measured():
+    """Stored reconstructions are keyed by the m asked for (as tasks are); a model that snaps m
+    (here 100 and 200 measure 96 and 196) shows the measured m, as the curves and tables do."""
+    from csbench.report import _reconstructions
+
+    rng = np.random.default_rng(0)
+    key = dict(dataset="mnist", measurement="inpaint-block", noise=0.1, seed=0)
+    recons = pd.DataFrame([{**key, "prior": "truth", "m": 0, "instance": i, "image": rng.random((1, 4, 4))}
+                           for i in range(2)]
+                          + [{**key, "prior": prior, "m": m, "instance": i, "image": rng.random((1, 4, 4))}
+                             for prior in ("tv", "vae") for m in (100, 200) for i in range(2)])
+    results = pd.DataFrame([{**key, "prior": prior, "m_requested": m, "m": m - 4, "instance": i}
+                            for prior in ("tv", "vae") for m in (100, 200) for i in range(2)])
+    (ax,) = _reconstructions(recons, results).axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["truth", "tv m=96", "tv m=196", "vae m=96", "vae m=196"]
