@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from csbench.errors import CsbenchError
-from csbench.generative.latent import Decode, data_term, data_term_and_gradient, decode_flat, pick_best
+from csbench.generative.latent import Decode, data_term, data_term_and_gradient, decode_flat, link_gradient, pick_best
 from csbench.generative.priors import GenerativePrior
 from csbench.measurements.base import DenseOperator, LinearOperator
 from csbench.problem import Problem
@@ -112,9 +112,9 @@ def linearised_descent(linearise: Linearise, operator: DenseOperator, y: Tensor,
                        step: float, check: bool, link: str) -> tuple[Tensor, Tensor]:
     """`hv_descent` on instance-major z0 (B, R, k) with a generator's hand-written J v and J^T w
     (`linearise`: z -> (G(z), v -> J v, w -> J^T w)) in place of autograd. With u = A G(z),
-    D = ||r||^2 for r = u - y (identity) or |u| - y (abs), and f = D / 2,
+    D(u, y) the link's data term (links.py) and f = D / 2,
 
-        grad f(z) = J^T A^T grad_u D / 2,   grad_u D = 2 r (identity), 2 r sign(u) (abs).
+        grad f(z) = J^T A^T grad_u D / 2   (grad_u D from the link, `link_gradient`).
 
     Each step decodes z and -z, measures both in one product per instance (rows times A^T, made
     contiguous once) and pulls back at whichever is kept: at both where some rows flip and others
@@ -123,9 +123,8 @@ def linearised_descent(linearise: Linearise, operator: DenseOperator, y: Tensor,
     matrices, restarts, rows = operator.matrices, z0.shape[1], y[:, None, :]
     transposed = matrices.transpose(1, 2).contiguous()                                  # (B, n, m)
 
-    def residual(g: Tensor) -> tuple[Tensor, Tensor]:
-        u = torch.bmm(g, transposed)
-        return (u.abs() if link == "abs" else u) - rows, u
+    def measured(g: Tensor) -> Tensor:
+        return torch.bmm(g, transposed)
 
     _, push, pull = linearise(z0)
     lipschitz = power_iteration(lambda v: torch.bmm(push(v), transposed), lambda w: pull(torch.bmm(w, matrices)),
@@ -136,18 +135,16 @@ def linearised_descent(linearise: Linearise, operator: DenseOperator, y: Tensor,
         g, _, pull = linearise(z)
         if check:
             g_minus, _, pull_minus = linearise(-z)
-            r, u = residual(torch.cat([g, g_minus], dim=1))
-            loss = r.pow(2).sum(-1)
+            loss, grad_u = link_gradient(measured(torch.cat([g, g_minus], dim=1)), rows, link)
             flip = (loss[:, restarts:] < loss[:, :restarts]).unsqueeze(-1)
-            r, u = (torch.where(flip, tail, head) for head, tail in (r.split(restarts, 1), u.split(restarts, 1)))
+            head, tail = grad_u.split(restarts, 1)
+            grad_u = torch.where(flip, tail, head)
             if bool(flip.any()):
                 z, pull = torch.where(flip, -z, z), _either(flip, pull_minus, pull)
         else:
-            r, u = residual(g)
-        grad_u = 2 * r * u.sign() if link == "abs" else 2 * r
+            grad_u = link_gradient(measured(g), rows, link)[1]
         z = z - rate * pull(torch.bmm(grad_u, matrices))
-    r, _ = residual(linearise(z)[0])
-    return z, 0.5 * r.pow(2).sum(-1)
+    return z, 0.5 * data_term(measured(linearise(z)[0]), rows, link)
 
 
 def _either(flip: Tensor, flipped: Callable[[Tensor], Tensor], kept: Callable[[Tensor], Tensor]
