@@ -5,6 +5,11 @@ A task's fingerprint is the sha256 of everything its numbers depend on besides i
 the source code of the prior and of every module it imports from its own package (transitively),
 the files it loads (checkpoints), the measurement model's code, the scoring code, and the test
 and validation images themselves. Change any of these and the task is recomputed.
+
+Code is identified by each source file as the process first read it. A process that runs a task
+checks afterwards that those files are still the ones on disk (`changed_sources`), and the prior's
+set-up is keyed by its checkpoints' sha256, so a long-lived worker (a Dask cluster started before an
+edit or a retraining) never stores old code's or old weights' numbers under the new identity.
 """
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ import hashlib
 import inspect
 import json
 import sys
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,22 +51,25 @@ def module_closure(module: ModuleType) -> dict[str, Path]:
     home = _module_file(module)
     folder = home.parent if home and "." not in module.__name__ else None
     seen: dict[str, Path] = {}
+    visited: set[str] = set()
     stack = [module]
     while stack:
         current = stack.pop()
-        file = _module_file(current)
-        if current.__name__ in seen or file is None:
+        if current.__name__ in visited:
             continue
-        if current.__name__.split(".")[0] != root and not (folder and folder in file.parents):
+        visited.add(current.__name__)
+        own = current.__name__.split(".")[0] == root
+        file = _module_file(current) if own or folder else None   # resolving every path is slow
+        if file is None or not (own or folder in file.parents):
             continue
         seen[current.__name__] = file
         stack.extend(_imported(current))
     return seen
 
 
-def code_hash(*objects: Any) -> str:
-    """sha256 over the source closure (module_closure) of the classes or modules given, with
-    every base class of a class included."""
+def _closure(objects: tuple[Any, ...]) -> dict[str, Path]:
+    """{module name: source file} of the classes or modules given (`module_closure`), with every
+    base class of a class included."""
     files: dict[str, Path] = {}
     for obj in objects:
         classes = inspect.getmro(obj) if inspect.isclass(obj) else (obj,)
@@ -70,16 +77,41 @@ def code_hash(*objects: Any) -> str:
             module = item if inspect.ismodule(item) else sys.modules.get(getattr(item, "__module__", ""))
             if module is not None and module.__name__ != "builtins":
                 files.update(module_closure(module))
-    return _hash_files(tuple(sorted((name, str(path)) for name, path in files.items())))
+    return files
 
 
-@lru_cache(maxsize=None)
-def _hash_files(files: tuple[tuple[str, str], ...]) -> str:
+_FIRST_READ: dict[Path, str] = {}  # each source file's sha256 when this process first hashed it
+
+
+def _source_hash(path: Path) -> str:
+    """A source file's sha256 as this process first read it, taken with the code it imported then:
+    a file edited later keeps that identity here (`changed_sources` tells the difference)."""
+    if path not in _FIRST_READ:
+        _FIRST_READ[path] = sha256_of(path)
+    return _FIRST_READ[path]
+
+
+def source_reloaded(path: str | Path) -> None:
+    """Take a source file's identity afresh once it has been executed again (file plug-ins are, on
+    every load)."""
+    path = Path(path).resolve()
+    _FIRST_READ[path] = sha256_of(path)
+
+
+def code_hash(*objects: Any) -> str:
+    """sha256 over the source closure (module_closure) of the classes or modules given, with
+    every base class of a class included: each file as this process first read it."""
     digest = hashlib.sha256()
-    for name, path in files:
+    for name, path in sorted(_closure(objects).items()):
         digest.update(name.encode())
-        digest.update(Path(path).read_bytes())
+        digest.update(_source_hash(path).encode())
     return digest.hexdigest()
+
+
+def changed_sources(*objects: Any) -> list[str]:
+    """The modules of `code_hash`'s closure whose source file on disk differs from the one this
+    process first read (and runs): results computed now would carry a wrong code identity."""
+    return sorted(name for name, path in _closure(objects).items() if sha256_of(path) != _source_hash(path))
 
 
 def array_hash(*arrays: np.ndarray) -> str:

@@ -263,6 +263,9 @@ def load_plugin(spec: str) -> list[type[Prior]]:
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_name] = module
             module_spec.loader.exec_module(module)
+            from csbench.fingerprint import source_reloaded  # here: fingerprint imports the model zoo
+
+            source_reloaded(path)  # executed afresh: its identity is the file as it is now
         else:
             module = importlib.import_module(target)
     except CsbenchError:

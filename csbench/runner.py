@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import torch
 from csbench.config import RunConfig
 from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
+from csbench.fingerprint import changed_sources, code_hash, sha256_of
 from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused
@@ -106,15 +108,18 @@ def _dataset(spec: str):
 
 
 def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tuple) -> Prior:
-    """The set-up prior of a task; set up once per (class, spec, dataset, device) per process, so
-    checkpoints load once, and a plug-in file edited since is loaded afresh (a new class)."""
+    """The set-up prior of a task; set up once per (class, spec, dataset, device, checkpoints) per
+    process, so checkpoints load once, a retrained checkpoint (another sha256) is loaded afresh, and
+    so is a plug-in file edited since (a new class)."""
     for plugin in plugins:
         load_plugin(plugin)
-    return _set_up(type(make_prior(spec)), spec, dataset, device, seed)
+    prior = make_prior(spec)
+    assets = tuple(sha256_of(path) for path in prior.assets(_dataset(dataset)))
+    return _set_up(type(prior), spec, dataset, device, seed, assets)
 
 
 @lru_cache(maxsize=None)
-def _set_up(cls: type, spec: str, dataset: str, device: str, seed: int) -> Prior:
+def _set_up(cls: type, spec: str, dataset: str, device: str, seed: int, assets: tuple[str, ...]) -> Prior:
     prior = make_prior(spec)
     data = _dataset(dataset)
     with test_split_refused():
@@ -203,6 +208,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
         prior = _prepared_prior(task.prior, task.dataset, config.device, task.seed, config.plugins)
         base["kind"] = prior.kind
         model = get_measurement(task.measurement)
+        code_hash(type(prior), type(model), sys.modules[__name__])  # the sources as loaded, read now
         base["m"] = model.effective_m(task.m, tuple(data.shape))
         with test_split_refused():  # every call into the prior: the test split is out of reach
             reason = prior.supports(model, SealedDataset(data))
@@ -225,6 +231,11 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
              "status": "ok" if math.isfinite(scores["mse"][i]) else "failed",
              "error": "" if math.isfinite(scores["mse"][i]) else "non-finite reconstruction"}
             for i in range(x.shape[0])]
+    changed = changed_sources(type(prior), type(model), sys.modules[__name__])
+    if changed:  # this process runs other code than the files now say: never store it as theirs
+        return _uniform(task, base, n, "failed", f"{', '.join(changed[:3])} changed on disk since this "
+                        "process loaded it; a rerun recomputes the task (restart long-lived workers, "
+                        "e.g. a Dask cluster, first)", start)
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
     return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points)
 

@@ -136,6 +136,7 @@ def test_a_prior_that_decodes_the_test_latents_cannot(tmp_path):
     load_plugin(str(plugin))
     prior = make_prior("latent-cheat")
     from csbench.datasets import load_dataset
+    from csbench.config import make_config
     from csbench.runner import Task, run_task
     from csbench.config import make_config
 
@@ -220,9 +221,75 @@ def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
                 return x.reshape(problem.batch, *problem.shape)
     '''))
     from csbench.config import make_config
+    from csbench.config import make_config
     from csbench.runner import Task, run_task
 
     config = make_config("quick", plugins=str(plugin), n_images=2, n_validation=2)
     for route in ("private", "reload"):
         result = run_task(Task("mnist", "gaussian", f"around-the-seal[route={route}]", 40, 0.1, 0), config)
         assert result.status == "failed" and "read the test split" in result.rows[0]["error"], route
+
+
+def _long_lived_task(prior: str, plugins: str = ""):
+    """What one worker process runs: csbench's own task function, here in this (long-lived) process."""
+    from csbench.config import make_config
+    from csbench.runner import Task, run_task
+
+    config = make_config("quick", n_images=2, n_validation=2, plugins=plugins or None)
+    return run_task(Task("mnist", "gaussian", prior, 100, 0.1, 0), config)
+
+
+def test_a_long_lived_worker_retrained_checkpoint_is_loaded_afresh(tmp_path, monkeypatch):
+    """A worker (a Dask cluster's, say) that set the VAE up keeps it for later tasks; after
+    `csbench train` overwrites the checkpoint it must recover with the new weights, which the
+    task's fingerprint (the checkpoint's sha256) says it used."""
+    import shutil
+
+    import torch
+
+    from csbench.generative.checkpoints import load_checkpoint, read_sidecar, save_checkpoint
+
+    for suffix in (".pt", ".json"):
+        shutil.copy(f"csbench/checkpoints/vae-mnist{suffix}", tmp_path / f"vae-mnist{suffix}")
+    monkeypatch.setenv("CSBENCH_CHECKPOINTS", str(tmp_path))
+    prior = "vae[steps=20,restarts=1]"
+    before = [row["mse"] for row in _long_lived_task(prior).rows]
+    model, meta = load_checkpoint(tmp_path / "vae-mnist.pt")
+    with torch.no_grad():
+        model.decoder[-1].bias.add_(0.5)                      # a "retrained" decoder: brighter images
+    save_checkpoint(model, tmp_path / "vae-mnist.pt", {k: v for k, v in read_sidecar(tmp_path / "vae-mnist.pt").items()
+                                                         if k not in ("architecture", "config", "sha256")})
+    after = [row["mse"] for row in _long_lived_task(prior).rows]
+    assert after != before
+    from csbench.runner import _set_up
+    _set_up.cache_clear()                                      # a fresh worker
+    assert [row["mse"] for row in _long_lived_task(prior).rows] == after
+
+
+def test_a_long_lived_worker_does_not_store_old_code_under_new_code(tmp_path, monkeypatch):
+    """A worker keeps the modules it imported. When a prior's source changes on disk after that
+    (an edit while a Dask cluster stays up), its task fails with a one-line reason instead of
+    returning old code's numbers that would be stored under the new code's fingerprint."""
+    package = tmp_path / "shrink_prior.py"
+    source = textwrap.dedent('''
+        import torch
+        from csbench import Prior
+
+        class Shrink(Prior):
+            name = "shrink"
+            kind = "other"
+            description = "x = FACTOR A^T y"
+            FACTOR = 0.5
+
+            def recover(self, problem):
+                x = problem.operator.adjoint(problem.y) * self.FACTOR
+                return x.clamp(0, 1).reshape(problem.batch, *problem.shape)
+        ''')
+    package.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = _long_lived_task("shrink", "shrink_prior:Shrink")
+    assert first.status == "ok"
+    package.write_text(source.replace("FACTOR = 0.5", "FACTOR = 0.25"))   # the module stays imported
+    stale = _long_lived_task("shrink", "shrink_prior:Shrink")
+    assert stale.status == "failed" and {row["status"] for row in stale.rows} == {"failed"}
+    assert "shrink_prior changed on disk since this process loaded it" in stale.rows[0]["error"]
