@@ -8,8 +8,9 @@ and validation images themselves. Change any of these and the task is recomputed
 
 Code is identified by each source file as the process first read it. A process that runs a task
 checks afterwards that those files are still the ones on disk (`changed_sources`), and the prior's
-set-up is keyed by its checkpoints' sha256, so a long-lived worker (a Dask cluster started before an
-edit or a retraining) never stores old code's or old weights' numbers under the new identity.
+set-up is keyed by its checkpoints' sha256 and its dataset's files, so a long-lived worker (a Dask
+cluster started before an edit, a retraining or new images) never stores old code's, old weights' or
+old images' numbers under the new identity.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from csbench.config import RunConfig
-from csbench.datasets import load_dataset
+from csbench.datasets import dataset_signature, load_dataset
 from csbench.errors import CsbenchError
 from csbench.fingerprint import changed_sources, code_hash, sha256_of
 from csbench.measurements import get_measurement
@@ -102,26 +102,31 @@ def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
     return sorted(tasks, key=lambda t: (-_KIND_COST.get(kinds.get(t.prior, ""), 1), -t.m))
 
 
-@lru_cache(maxsize=None)
 def _dataset(spec: str):
+    """The dataset of `spec`, loaded once per process while its files stay the same (a `folder:`
+    dataset changed between runs of a long-lived worker is loaded afresh)."""
+    return _loaded_dataset(spec, dataset_signature(spec))
+
+
+@lru_cache(maxsize=None)
+def _loaded_dataset(spec: str, signature: tuple):
     return load_dataset(spec)
 
 
 def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tuple) -> Prior:
-    """The set-up prior of a task; set up once per (class, spec, dataset, device, checkpoints) per
-    process, so checkpoints load once, a retrained checkpoint (another sha256) is loaded afresh, and
-    so is a plug-in file edited since (a new class)."""
+    """The set-up prior of a task; set up once per (class, spec, dataset as loaded, device,
+    checkpoints) per process, so checkpoints load once, and a retrained checkpoint (another sha256),
+    a changed `folder:` dataset or a plug-in file edited since (a new class) is set up afresh."""
     for plugin in plugins:
         load_plugin(plugin)
-    prior = make_prior(spec)
-    assets = tuple(sha256_of(path) for path in prior.assets(_dataset(dataset)))
-    return _set_up(type(prior), spec, dataset, device, seed, assets)
+    prior, data = make_prior(spec), _dataset(dataset)
+    assets = tuple(sha256_of(path) for path in prior.assets(data))
+    return _set_up(type(prior), spec, data, device, seed, assets)
 
 
 @lru_cache(maxsize=None)
-def _set_up(cls: type, spec: str, dataset: str, device: str, seed: int, assets: tuple[str, ...]) -> Prior:
+def _set_up(cls: type, spec: str, data: object, device: str, seed: int, assets: tuple[str, ...]) -> Prior:
     prior = make_prior(spec)
-    data = _dataset(dataset)
     with test_split_refused():
         prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device=device, seed=seed))
     return prior

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 from typing import Any
 
 from csbench.datasets.base import SPLITS, Dataset
 from csbench.datasets.fashion_mnist import FashionMNIST
-from csbench.datasets.folder import FolderDataset
+from csbench.datasets.folder import FolderDataset, folder_signature
 from csbench.datasets.mnist_digits import MNIST
 from csbench.datasets.random_net import RandomNet
 from csbench.errors import CsbenchError
@@ -45,4 +46,12 @@ def load_dataset(spec: str) -> Dataset:
     return _construct(DATASETS[name], spec, **params)
 
 
-__all__ = ["DATASETS", "SPLITS", "Dataset", "load_dataset"]
+def dataset_signature(spec: str) -> tuple:
+    """What a loaded dataset depends on besides its spec, cheap to read: a `folder:` dataset's image
+    files (path, size, mtime); () for the shipped datasets, whose files are the package's."""
+    folder = FOLDER_SPEC.match(spec.strip())
+    root = Path(folder.group(2)).expanduser() if folder else None
+    return folder_signature(root) if root is not None and root.is_dir() else ()
+
+
+__all__ = ["DATASETS", "SPLITS", "Dataset", "dataset_signature", "load_dataset"]

@@ -30,6 +30,13 @@ def find_images(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def folder_signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """(relative path, size, modification time in ns) of every image file under root: changes
+    when an image is added, removed or rewritten, without decoding any."""
+    stats = ((p, p.stat()) for p in find_images(root))
+    return tuple((p.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns) for p, stat in stats)
+
+
 def image_mode(path: Path) -> str:
     try:
         with Image.open(path) as image:

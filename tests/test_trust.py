@@ -230,13 +230,34 @@ def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
         assert result.status == "failed" and "read the test split" in result.rows[0]["error"], route
 
 
-def _long_lived_task(prior: str, plugins: str = ""):
+def _long_lived_task(prior: str, plugins: str = "", dataset: str = "mnist"):
     """What one worker process runs: csbench's own task function, here in this (long-lived) process."""
     from csbench.config import make_config
     from csbench.runner import Task, run_task
 
-    config = make_config("quick", n_images=2, n_validation=2, plugins=plugins or None)
-    return run_task(Task("mnist", "gaussian", prior, 100, 0.1, 0), config)
+    config = make_config("quick", dataset=dataset, n_images=2, n_validation=2, plugins=plugins or None)
+    return run_task(Task(dataset, "gaussian", prior, 100, 0.1, 0), config)
+
+
+def test_a_long_lived_worker_reads_a_changed_image_folder_afresh(tmp_path):
+    """A worker keeps the datasets it loaded. When the images of a `folder:` dataset are rewritten
+    between runs, its next task must recover the new images (which the fingerprint hashes)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
+    dataset = f"folder[size=16,channels=1]:{tmp_path}"
+    before = [row["mse"] for row in _long_lived_task("lasso-dct", dataset=dataset).rows]
+    for i in range(30):
+        Image.fromarray(np.full((16, 16), 8 * i, dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
+    after = [row["mse"] for row in _long_lived_task("lasso-dct", dataset=dataset).rows]
+    assert after != before
+    from csbench.runner import _loaded_dataset, _set_up
+    _loaded_dataset.cache_clear()
+    _set_up.cache_clear()                                      # a fresh worker
+    assert [row["mse"] for row in _long_lived_task("lasso-dct", dataset=dataset).rows] == after
 
 
 def test_a_long_lived_worker_retrained_checkpoint_is_loaded_afresh(tmp_path, monkeypatch):
