@@ -188,13 +188,16 @@ def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict, list
 
 def run_experiment(job: ExperimentJob) -> ExperimentResult:
     """One theory experiment's table; an exception fails the experiment, not the run."""
-    from csbench.experiments.run import EXPERIMENTS
+    from csbench.experiments import run
 
     start = time.perf_counter()
+    code_hash(run)  # the sources as loaded, read now
     try:
-        table = EXPERIMENTS[job.name](scale=job.scale, seed=job.seed)
+        table = run.EXPERIMENTS[job.name](scale=job.scale, seed=job.seed)
     except Exception as exc:  # recorded, the run goes on
         return ExperimentResult(job, "failed", time.perf_counter() - start, error=_message(exc))
+    if changed := changed_sources(run):
+        return ExperimentResult(job, "failed", time.perf_counter() - start, error=_stale(changed))
     return ExperimentResult(job, "ok", time.perf_counter() - start, table)
 
 
@@ -236,11 +239,8 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
              "status": "ok" if math.isfinite(scores["mse"][i]) else "failed",
              "error": "" if math.isfinite(scores["mse"][i]) else "non-finite reconstruction"}
             for i in range(x.shape[0])]
-    changed = changed_sources(type(prior), type(model), sys.modules[__name__])
-    if changed:  # this process runs other code than the files now say: never store it as theirs
-        return _uniform(task, base, n, "failed", f"{', '.join(changed[:3])} changed on disk since this "
-                        "process loaded it; a rerun recomputes the task (restart long-lived workers, "
-                        "e.g. a Dask cluster, first)", start)
+    if changed := changed_sources(type(prior), type(model), sys.modules[__name__]):
+        return _uniform(task, base, n, "failed", _stale(changed), start)
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
     return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points)
 
@@ -251,6 +251,13 @@ def _message(exc: Exception) -> str:
     if not isinstance(exc, CsbenchError):
         message += f" (at {traceback.extract_tb(exc.__traceback__)[-1].name})"
     return message
+
+
+def _stale(changed: list[str]) -> str:
+    """Why a result is not kept: this process runs other code than its files now hold, and the
+    result would be stored under their identity."""
+    return (f"{', '.join(changed[:3])} changed on disk since this process loaded it; a rerun recomputes "
+            "it (restart long-lived workers, e.g. a Dask cluster, first)")
 
 
 def _finite(value: float) -> float | None:

@@ -136,7 +136,6 @@ def test_a_prior_that_decodes_the_test_latents_cannot(tmp_path):
     load_plugin(str(plugin))
     prior = make_prior("latent-cheat")
     from csbench.datasets import load_dataset
-    from csbench.config import make_config
     from csbench.runner import Task, run_task
     from csbench.config import make_config
 
@@ -220,7 +219,6 @@ def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
                     x = load_dataset(problem.dataset).split("test", problem.batch)
                 return x.reshape(problem.batch, *problem.shape)
     '''))
-    from csbench.config import make_config
     from csbench.config import make_config
     from csbench.runner import Task, run_task
 
@@ -314,3 +312,19 @@ def test_a_long_lived_worker_does_not_store_old_code_under_new_code(tmp_path, mo
     stale = _long_lived_task("shrink", "shrink_prior:Shrink")
     assert stale.status == "failed" and {row["status"] for row in stale.rows} == {"failed"}
     assert "shrink_prior changed on disk since this process loaded it" in stale.rows[0]["error"]
+
+
+def test_a_long_lived_worker_does_not_store_an_experiment_of_old_code(monkeypatch):
+    """The same for a theory experiment: a worker that first read landscape.py before it changed on
+    disk (here: its recorded identity is another file's) fails the experiment with the reason."""
+    from pathlib import Path
+
+    from csbench import fingerprint
+    from csbench.runner import ExperimentJob, run_experiment
+
+    assert run_experiment(ExperimentJob("landscape", 0.1, 0)).status == "ok"
+    landscape = Path("csbench/experiments/landscape.py").resolve()
+    monkeypatch.setitem(fingerprint._FIRST_READ, landscape, "the file as an earlier version")
+    stale = run_experiment(ExperimentJob("landscape", 0.1, 0))
+    assert stale.status == "failed" and stale.table is None
+    assert "csbench.experiments.landscape changed on disk since this process loaded it" in stale.error
