@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from csbench.config import RunConfig
-from csbench.datasets import dataset_signature, load_dataset
+from csbench.datasets import Dataset, dataset_signature, load_dataset
 from csbench.errors import CsbenchError
 from csbench.fingerprint import changed_sources, code_hash, sha256_of
 from csbench.measurements import get_measurement
@@ -102,7 +102,7 @@ def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
     return sorted(tasks, key=lambda t: (-_KIND_COST.get(kinds.get(t.prior, ""), 1), -t.m))
 
 
-def _dataset(spec: str):
+def _dataset(spec: str) -> Dataset:
     """The dataset of `spec`, loaded once per process while its files stay the same (a `folder:`
     dataset changed between runs of a long-lived worker is loaded afresh)."""
     return _loaded_dataset(spec, dataset_signature(spec))
@@ -113,19 +113,19 @@ def _loaded_dataset(spec: str, signature: tuple):
     return load_dataset(spec)
 
 
-def _prepared_prior(spec: str, dataset: str, device: str, seed: int, plugins: tuple) -> Prior:
+def _prepared_prior(spec: str, data: Dataset, device: str, seed: int, plugins: tuple) -> Prior:
     """The set-up prior of a task; set up once per (class, spec, dataset as loaded, device,
     checkpoints) per process, so checkpoints load once, and a retrained checkpoint (another sha256),
     a changed `folder:` dataset or a plug-in file edited since (a new class) is set up afresh."""
     for plugin in plugins:
         load_plugin(plugin)
-    prior, data = make_prior(spec), _dataset(dataset)
+    prior = make_prior(spec)
     assets = tuple(sha256_of(path) for path in prior.assets(data))
     return _set_up(type(prior), spec, data, device, seed, assets)
 
 
 @lru_cache(maxsize=None)
-def _set_up(cls: type, spec: str, data: object, device: str, seed: int, assets: tuple[str, ...]) -> Prior:
+def _set_up(cls: type, spec: str, data: Dataset, device: str, seed: int, assets: tuple[str, ...]) -> Prior:
     prior = make_prior(spec)
     with test_split_refused():
         prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device=device, seed=seed))
@@ -213,7 +213,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         data = _dataset(task.dataset)
-        prior = _prepared_prior(task.prior, task.dataset, config.device, task.seed, config.plugins)
+        prior = _prepared_prior(task.prior, data, config.device, task.seed, config.plugins)
         base["kind"] = prior.kind
         model = get_measurement(task.measurement)
         code_hash(type(prior), type(model), sys.modules[__name__])  # the sources as loaded, read now

@@ -40,6 +40,7 @@ def test_statistical_dimension_edges_and_rule_of_thumb():
     assert statistical_dimension_l1(50, 50) == 50.0
     values = [statistical_dimension_l1(s, 200) for s in (1, 5, 20, 80, 160)]
     assert all(a < b < 200 for a, b in zip(values, values[1:]))
+    assert l1_rule_of_thumb(100, 784) == pytest.approx(200 * math.log(7.84), rel=1e-12)
     # REFERENCE: the rule of thumb 2 s log(n / s) overestimates by 30-45% at n = 784, s = 100
     assert 1.30 < l1_rule_of_thumb(100, 784) / statistical_dimension_l1(100, 784) < 1.45
     with pytest.raises(CsbenchError):

@@ -27,7 +27,7 @@ from torch import Tensor
 from csbench.errors import CsbenchError
 from csbench.generative.latent import Decode, data_term, data_term_and_gradient, decode_flat, link_gradient, pick_best
 from csbench.generative.priors import GenerativePrior
-from csbench.measurements.base import DenseOperator, LinearOperator
+from csbench.measurements.base import DenseOperator, LinearOperator, power_iteration
 from csbench.problem import Problem
 
 Linearise = Callable[[Tensor], tuple[Tensor, Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]  # G, Jv, J^T w
@@ -57,20 +57,7 @@ def gauss_newton_norm(decode: Decode, operator: LinearOperator, z: Tensor, *,
     z = z.detach()
     _, pullback = torch.func.vjp(measure, z)
     return power_iteration(lambda v: torch.func.jvp(measure, (z,), (v,))[1], lambda w: pullback(w)[0], z,
-                           iterations)
-
-
-def power_iteration(push: Callable[[Tensor], Tensor], pull: Callable[[Tensor], Tensor], z: Tensor,
-                    iterations: int) -> Tensor:
-    """The top eigenvalue of M = pull(push(.)) per row of z (M = J^T A^T A J, push v -> A J v,
-    pull w -> J^T A^T w), from v = z / ||z||: v <- M v / ||M v||, ||M v|| after `iterations`."""
-    v = z / z.norm(dim=-1, keepdim=True).clamp_min(1e-30)
-    value = torch.ones(z.shape[:-1], dtype=z.dtype, device=z.device)
-    for _ in range(iterations):
-        w = pull(push(v))
-        value = w.norm(dim=-1)
-        v = w / value.clamp_min(1e-30).unsqueeze(-1)
-    return value.detach()
+                           iterations).detach()
 
 
 def hv_descent(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *, steps: int,

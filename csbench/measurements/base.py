@@ -28,14 +28,15 @@ def cache_chunks(batch: int, instance_bytes: int, budget: int | None = None) -> 
 
 def power_iteration(forward: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], v: Tensor,
                     iterations: int) -> Tensor:
-    """||M_b||_2^2 per instance, shape (B,), by power iteration  v <- M^T M v / ||M^T M v||  from the
-    start v (B, n); approaches the value from below."""
-    v = v / v.norm(dim=1, keepdim=True)
-    value = v.new_zeros(v.shape[0])
+    """||M||_2^2 per problem, shape v.shape[:-1], by power iteration  v <- M^T M v / ||M^T M v||
+    from the start v (..., n), each row its own problem (M = A_b, or A J_G(z) for a generator);
+    approaches the value from below."""
+    v = v / v.norm(dim=-1, keepdim=True)
+    value = v.new_zeros(v.shape[:-1])
     for _ in range(iterations):
         w = adjoint(forward(v))
-        value = w.norm(dim=1)
-        v = w / value.clamp_min(torch.finfo(v.dtype).tiny)[:, None]
+        value = w.norm(dim=-1)
+        v = w / value.clamp_min(torch.finfo(v.dtype).tiny).unsqueeze(-1)
     return value
 
 
