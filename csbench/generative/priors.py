@@ -101,7 +101,12 @@ class LatentOptimisationPrior(GenerativePrior):
 class VAEPrior(LatentOptimisationPrior):
     """Bora et al.'s MNIST recipe: Adam lr 0.01, 1000 steps, 10 restarts, penalty 0.1. On 10 mnist
     validation digits (sigma 0.1) penalty 0.1 vs 0 gave MSE 0.027 vs 0.035 at m = 25 and 0.016 vs
-    0.015 at m = 100, so 0.1 is kept."""
+    0.015 at m = 100, so 0.1 is kept.
+
+    All 1000 steps run: on 64 test digits at m = 100 the best restart's loss is within 1e-4 of
+    its final value from step 470 (median; 90% by 694), but the winning restart still changes
+    after step 980 for half of them, so stopping an image once its best restart settles and no
+    other can catch up (a 50-step window) ran 97-99% of the steps at tol 1e-4 and 1e-5."""
 
     name = "vae"
     model = "vae"
