@@ -161,14 +161,13 @@ def recover(prior: Prior, problem: Problem) -> torch.Tensor:
     return checked(prior, problem, prior.recover(problem))
 
 
-def tune(prior: Prior, task: Task, config: RunConfig) -> tuple[Prior, dict, list[dict]]:
-    """Pick the tuning-grid point with the lowest mean MSE on validation images (never test).
-    Returns the tuned prior, the chosen point, and every point's {params, score, chosen}.
+def tune(prior: Prior, task: Task, config: RunConfig, data: Dataset) -> tuple[Prior, dict, list[dict]]:
+    """Pick the tuning-grid point with the lowest mean MSE on validation images of `data` (never
+    test). Returns the tuned prior, the chosen point, and every point's {params, score, chosen}.
     A prior without a grid recovers no validation images at all."""
     grid = prior.tuning_grid()
     if not grid:
         return prior, {}, []
-    data = _dataset(task.dataset)
     x = data.split("validation", config.n_validation)
     problem = make_problem(x, task, "validation", config.device)
     progress(f"tuning {len(grid)} grid points on {x.shape[0]} validation images")
@@ -222,7 +221,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
             reason = prior.supports(model, SealedDataset(data))
             if reason:
                 return _uniform(task, base, n, "skipped", reason, start)
-            tuned, chosen, points = tune(prior, task, config)
+            tuned, chosen, points = tune(prior, task, config, data)
         base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
         x = data.split("test", n)
         problem = make_problem(x, task, "test", config.device)

@@ -48,7 +48,8 @@ def load_dataset(spec: str) -> Dataset:
 
 def dataset_signature(spec: str) -> tuple:
     """What a loaded dataset depends on besides its spec, cheap to read: a `folder:` dataset's image
-    files (path, size, mtime); () for the shipped datasets, whose files are the package's."""
+    files (path, size, mtime). () for the others: a process keeps their images as it first loaded
+    them (the shipped files, or IDX files named by the environment)."""
     folder = FOLDER_SPEC.match(spec.strip())
     root = Path(folder.group(2)).expanduser() if folder else None
     return folder_signature(root) if root is not None and root.is_dir() else ()

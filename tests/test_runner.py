@@ -100,8 +100,9 @@ class _Ridge(Prior):
 def test_tuning_picks_the_best_grid_point_on_validation_images():
     cfg = config()
     task = Task("mnist", "gaussian", "ridge-probe", 100, 0.1, 0)
-    tuned, chosen, points = tune(_Ridge(), task, cfg)
-    x = load_dataset("mnist").split("validation", cfg.n_validation)
+    data = load_dataset("mnist")
+    tuned, chosen, points = tune(_Ridge(), task, cfg, data)
+    x = data.split("validation", cfg.n_validation)
     problem = make_problem(x, task, "validation", "cpu")
     errors = {lam: (_Ridge(lam=lam).recover(problem) - x).pow(2).mean().item() for lam in _Ridge.tuning["lam"]}
     assert chosen == {"lam": min(errors, key=errors.get)} and tuned.params["lam"] == chosen["lam"]

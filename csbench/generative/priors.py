@@ -106,7 +106,7 @@ class VAEPrior(LatentOptimisationPrior):
     All 1000 steps run: on 64 test digits at m = 100 the best restart's loss is within 1e-4 of
     its final value from step 470 (median; 90% by 694), but the winning restart still changes
     after step 980 for half of them, so stopping an image once its best restart settles and no
-    other can catch up (a 50-step window) ran 97-99% of the steps at tol 1e-4 and 1e-5."""
+    other can catch up (a 50-step window) ran 97-99.5% of the steps at tol 1e-4 and 1e-5."""
 
     name = "vae"
     model = "vae"
