@@ -10,6 +10,7 @@ import fcntl
 import json
 import platform
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,14 +21,15 @@ from tqdm import tqdm
 
 from csbench import __version__
 from csbench.config import RunConfig
-from csbench.datasets import load_dataset
+from csbench.datasets import Dataset, load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
-from csbench.fingerprint import array_hash, code_hash, combine, sha256_of
+from csbench.fingerprint import code_hash, combine, sha256_of
 from csbench.measurements import get_measurement
 from csbench.priors import load_plugin, make_prior
 from csbench.report import write_outputs
-from csbench.runner import ExperimentJob, ExperimentResult, longest_first, task_grid
+from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, failed_result, images_hash,
+                            longest_first, task_grid)
 from csbench.store import TASK_KEY, ResultStore
 
 # Settings a stored run must share with a rerun that resumes it (priors, m and noise may grow).
@@ -102,13 +104,11 @@ def locked(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def fingerprints(config: RunConfig) -> dict[str, str]:
-    """{prior spec: fingerprint} of everything a task's numbers depend on besides its key."""
+def fingerprints(config: RunConfig, data: Dataset, images: str) -> dict[str, str]:
+    """{prior spec: fingerprint} of everything a task's numbers depend on besides its key; `images`
+    is the run's images_hash."""
     from csbench import metrics, runner
 
-    data = load_dataset(config.dataset)
-    images = array_hash(data.split("test", config.n_images).numpy(),
-                        data.split("validation", config.n_validation).numpy())
     model = get_measurement(config.measurement)
     shared = dict(images=images, measurement=code_hash(type(model)), scoring=code_hash(runner, metrics),
                   device=config.device)
@@ -126,6 +126,15 @@ def experiment_fingerprint(config: RunConfig) -> str:
     from csbench.experiments import run
 
     return combine(code=code_hash(run), scale=config.experiment_scale, seed=config.seeds[0])
+
+
+def _other_images(result: TaskResult, images: str, config: RunConfig) -> TaskResult:
+    """A task its worker ran on other images than this run's: failed (retried by the next run),
+    never stored under this run's fingerprint."""
+    message = (f"its worker ran it on other images (sha256 {result.images[:12]}) than this run's "
+               f"({images[:12]}): the worker reads other data files or has another environment "
+               "(e.g. CSBENCH_MNIST_DIR); start the workers with this process's data and environment")
+    return failed_result(result.task, config, message, time.perf_counter() - result.seconds)
 
 
 def _open_store(out: Path, config: RunConfig, fresh: bool) -> ResultStore:
@@ -162,7 +171,8 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     data = load_dataset(config.dataset)
     store.write_truth(config.dataset, data.split("test", min(config.reconstructions, config.n_images)).numpy())
     grid = task_grid(config)
-    prints = fingerprints(config)
+    images = images_hash(data, config.n_images, config.n_validation)
+    prints = fingerprints(config, data, images)
     done = store.finished()
     todo = [task for task in grid if done.get(task.key) != prints[task.prior]]
     outcome = RunOutcome(out, recomputed=sum(task.key in done for task in todo))
@@ -193,6 +203,8 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
                 else:
                     outcome.failures[result.task.label] = [result.error]
             else:
+                if result.images and result.images != images:
+                    result = _other_images(result, images, config)
                 store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
                                  result.reconstructions, prints[result.task.prior], result.tuning)
             bar.set_postfix_str(result.task.label)

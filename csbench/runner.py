@@ -21,7 +21,7 @@ import torch
 from csbench.config import RunConfig
 from csbench.datasets import Dataset, dataset_signature, load_dataset
 from csbench.errors import CsbenchError
-from csbench.fingerprint import changed_sources, code_hash, sha256_of
+from csbench.fingerprint import array_hash, changed_sources, code_hash, sha256_of
 from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused
@@ -81,6 +81,7 @@ class TaskResult:
     rows: list[dict]
     reconstructions: dict[int, np.ndarray] = field(default_factory=dict)
     tuning: list[dict] = field(default_factory=list)  # {params, score, chosen} per grid point
+    images: str = ""  # images_hash of the images the task ran on ("" if it failed before loading them)
 
 
 def task_grid(config: RunConfig) -> list[Task]:
@@ -102,9 +103,16 @@ def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
     return sorted(tasks, key=lambda t: (-_KIND_COST.get(kinds.get(t.prior, ""), 1), -t.m))
 
 
+def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
+    """sha256 of the images a run uses, the first n of the test and of the validation split: part
+    of every task's fingerprint, and sent back with each task's result, so that a worker that
+    loaded other images (another environment, a data file rewritten under it) is caught."""
+    return array_hash(data.split("test", n_test).numpy(), data.split("validation", n_validation).numpy())
+
+
 def _dataset(spec: str) -> Dataset:
-    """The dataset of `spec`, loaded once per process while its files stay the same (a `folder:`
-    dataset changed between runs of a long-lived worker is loaded afresh)."""
+    """The dataset of `spec`, loaded once per process while the files it reads stay the same (one
+    added, removed or rewritten, or another directory named by the environment, loads it afresh)."""
     return _loaded_dataset(spec, dataset_signature(spec))
 
 
@@ -212,6 +220,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         data = _dataset(task.dataset)
+        images = images_hash(data, n, config.n_validation)
         prior = _prepared_prior(task.prior, data, config.device, task.seed, config.plugins)
         base["kind"] = prior.kind
         model = get_measurement(task.measurement)
@@ -220,7 +229,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
         with test_split_refused():  # every call into the prior: the test split is out of reach
             reason = prior.supports(model, SealedDataset(data))
             if reason:
-                return _uniform(task, base, n, "skipped", reason, start)
+                return _uniform(task, base, n, "skipped", reason, start, images)
             tuned, chosen, points = tune(prior, task, config, data)
         base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
         x = data.split("test", n)
@@ -241,7 +250,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
     if changed := changed_sources(type(prior), type(model), sys.modules[__name__]):
         return _uniform(task, base, n, "failed", _stale(changed), start)
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
-    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points)
+    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points, images)
 
 
 def _message(exc: Exception) -> str:
@@ -263,10 +272,11 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: float) -> TaskResult:
+def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: float,
+             images: str = "") -> TaskResult:
     rows = [{**base, "instance": i, "mse": None, "psnr": None, "ssim": None, "seconds": None,
              "status": status, "error": message} for i in range(n)]
-    return TaskResult(task, status, time.perf_counter() - start, rows)
+    return TaskResult(task, status, time.perf_counter() - start, rows, images=images)
 
 
 def failed_result(task: Task | ExperimentJob, config: RunConfig, message: str, start: float

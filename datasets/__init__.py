@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 from typing import Any
 
 from csbench.datasets.base import SPLITS, Dataset
 from csbench.datasets.fashion_mnist import FashionMNIST
-from csbench.datasets.folder import FolderDataset, folder_signature
+from csbench.datasets.folder import FolderDataset
 from csbench.datasets.mnist_digits import MNIST
 from csbench.datasets.random_net import RandomNet
 from csbench.errors import CsbenchError
@@ -32,27 +31,37 @@ def _construct(cls: type[Dataset], spec: str, **params: Any) -> Dataset:
     return cls(**params)
 
 
-def load_dataset(spec: str) -> Dataset:
+def _resolve(spec: str) -> tuple[type[Dataset], dict[str, Any]]:
+    """The dataset class and the parameters that `spec` names."""
     folder = FOLDER_SPEC.match(spec.strip())
     if folder:
         _, params = parse_name("folder" + (folder.group(1) or ""), "dataset")
-        return _construct(FolderDataset, spec, path=folder.group(2), **params)
+        return FolderDataset, {"path": folder.group(2), **params}
     name, params = parse_name(spec, "dataset")
     if name == FolderDataset.name:
         raise CsbenchError(f"dataset {spec!r} needs a folder: folder:PATH or folder[size=64,channels=3]:PATH")
     if name not in DATASETS:
         known = ", ".join(sorted(set(DATASETS) - {FolderDataset.name}))
         raise CsbenchError(f"unknown dataset {spec!r}; known: {known}, folder:PATH")
-    return _construct(DATASETS[name], spec, **params)
+    return DATASETS[name], params
+
+
+def load_dataset(spec: str) -> Dataset:
+    cls, params = _resolve(spec)
+    return _construct(cls, spec, **params)
 
 
 def dataset_signature(spec: str) -> tuple:
-    """What a loaded dataset depends on besides its spec, cheap to read: a `folder:` dataset's image
-    files (path, size, mtime). () for the others: a process keeps their images as it first loaded
-    them (the shipped files, or IDX files named by the environment)."""
-    folder = FOLDER_SPEC.match(spec.strip())
-    root = Path(folder.group(2)).expanduser() if folder else None
-    return folder_signature(root) if root is not None and root.is_dir() else ()
+    """What a loaded dataset depends on besides its spec, cheap to read: (path, size, modification
+    time in ns) of each file it reads (`Dataset.sources`: shipped .npz, IDX files found through
+    `path=` or the environment, a folder's images). () for a spec that does not resolve: loading
+    it raises the error."""
+    try:
+        cls, params = _resolve(spec)
+        paths = cls.sources(**params)
+    except (CsbenchError, TypeError):
+        return ()
+    return tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in ((p, p.stat()) for p in paths))
 
 
 __all__ = ["DATASETS", "SPLITS", "Dataset", "dataset_signature", "load_dataset"]

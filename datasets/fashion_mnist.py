@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from csbench.datasets.arrays import ArrayDataset
-from csbench.datasets.idx import read_standard_splits
-from csbench.datasets.packaged import load_packaged_npz, packaged_provenance
+from csbench.datasets.idx import read_standard_splits, standard_files
+from csbench.datasets.packaged import load_packaged_npz, packaged_path, packaged_provenance
 
 ENV_DIR = "CSBENCH_FASHION_MNIST_DIR"
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -36,6 +36,11 @@ class FashionMNIST(ArrayDataset):
     description = "Fashion-MNIST 28x28 (full from Debian dataset-fashion-mnist / IDX files; 1,000+1,000 shipped)"
     shape = (1, 28, 28)
     missing_reason = f"install the Debian package {DEBIAN_PACKAGE} or set {ENV_DIR} to the directory of the IDX files"
+
+    @classmethod
+    def sources(cls, path: str | None = None) -> list[Path]:
+        directory = full_data_directory(path)
+        return standard_files(directory) if directory else [packaged_path("fashion-mnist", SUBSET_FILE)]
 
     def __init__(self, path: str | None = None) -> None:
         directory = full_data_directory(path)

@@ -30,13 +30,6 @@ def find_images(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
-def folder_signature(root: Path) -> tuple[tuple[str, int, int], ...]:
-    """(relative path, size, modification time in ns) of every image file under root: changes
-    when an image is added, removed or rewritten, without decoding any."""
-    stats = ((p, p.stat()) for p in find_images(root))
-    return tuple((p.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns) for p, stat in stats)
-
-
 def image_mode(path: Path) -> str:
     try:
         with Image.open(path) as image:
@@ -93,6 +86,11 @@ class FolderDataset(Dataset):
     name = "folder"
     description = ("your own PNG/JPEG images: folder:PATH or folder[size=64,channels=3]:PATH; split by its "
                    "train/ validation/ test/ subfolders when it has test/, else 80/10/10")
+
+    @classmethod
+    def sources(cls, path: str, size: int = 64, channels: int | None = None) -> list[Path]:
+        root = Path(path).expanduser()
+        return find_images(root) if root.is_dir() else []
 
     def __init__(self, path: str, size: int = 64, channels: int | None = None) -> None:
         root = Path(path).expanduser()

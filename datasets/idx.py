@@ -53,6 +53,13 @@ def find_idx(directory: Path, stem: str) -> Path:
     raise CsbenchError(f"IDX file not found: {directory / stem}[.gz]")
 
 
+def standard_files(directory: str | Path) -> list[Path]:
+    """The standard IDX files that exist in `directory` (plain or .gz)."""
+    directory = Path(directory).expanduser()
+    candidates = (directory / f"{stem}{suffix}" for stem in IDX_FILES.values() for suffix in ("", ".gz"))
+    return [path for path in candidates if path.is_file()]
+
+
 def read_image_labels(directory: Path, images_stem: str, labels_stem: str, image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, H, W) and labels (N,) from a pair of IDX files, checked to match."""
     images_path, labels_path = find_idx(directory, images_stem), find_idx(directory, labels_stem)

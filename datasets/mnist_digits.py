@@ -11,11 +11,12 @@ test = the 10,000 test images.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from csbench.datasets.arrays import ArrayDataset
 from csbench.datasets.base import SPLITS
-from csbench.datasets.idx import read_standard_splits
-from csbench.datasets.packaged import load_packaged_npz, packaged_provenance
+from csbench.datasets.idx import read_standard_splits, standard_files
+from csbench.datasets.packaged import load_packaged_npz, packaged_path, packaged_provenance
 
 ENV_DIR = "CSBENCH_MNIST_DIR"
 
@@ -26,6 +27,11 @@ class MNIST(ArrayDataset):
     name = "mnist"
     description = "MNIST digits 28x28 (10,000 shipped; full 70,000 from IDX files via CSBENCH_MNIST_DIR)"
     shape = (1, 28, 28)
+
+    @classmethod
+    def sources(cls, path: str | None = None) -> list[Path]:
+        directory = path or os.environ.get(ENV_DIR)
+        return standard_files(directory) if directory else [packaged_path("mnist", "mnist.npz")]
 
     def __init__(self, path: str | None = None) -> None:
         directory = path or os.environ.get(ENV_DIR)

@@ -258,6 +258,52 @@ def test_a_long_lived_worker_reads_a_changed_image_folder_afresh(tmp_path):
     assert [row["mse"] for row in _long_lived_task("lasso-dct", dataset=dataset).rows] == after
 
 
+def test_a_long_lived_worker_follows_the_environment_to_other_mnist_files(tmp_path, monkeypatch):
+    """A worker keeps the datasets it loaded. When CSBENCH_MNIST_DIR comes to name IDX files, or
+    those files are rewritten, its next task must run on the images they now hold, as a fresh
+    process loading the dataset would."""
+    from csbench.datasets import load_dataset
+    from csbench.runner import images_hash
+    from test_data import write_idx_directory
+
+    monkeypatch.delenv("CSBENCH_MNIST_DIR", raising=False)
+    shipped = _long_lived_task("lasso-dct")
+    assert shipped.images == images_hash(load_dataset("mnist"), 2, 2)
+    write_idx_directory(tmp_path, n_train=5010, n_test=10)
+    monkeypatch.setenv("CSBENCH_MNIST_DIR", str(tmp_path))
+    full = _long_lived_task("lasso-dct")
+    assert full.status == "ok" and full.images == images_hash(load_dataset("mnist"), 2, 2) != shipped.images
+    write_idx_directory(tmp_path, n_train=5010, n_test=11, seed=1)    # rewritten in place
+    rewritten = _long_lived_task("lasso-dct")
+    assert rewritten.images == images_hash(load_dataset("mnist"), 2, 2) != full.images
+    assert [row["mse"] for row in rewritten.rows] != [row["mse"] for row in full.rows]
+
+
+def test_a_worker_with_other_images_fails_its_tasks_instead_of_storing_them(tmp_path, monkeypatch):
+    """A real Dask cluster on loopback whose worker was started with CSBENCH_MNIST_DIR set loads other
+    images than the process that fingerprints the run: each of its tasks fails with the reason and a
+    rerun with the same environment stores them."""
+    from distributed import LocalCluster
+    from test_data import write_idx_directory
+
+    write_idx_directory(tmp_path / "idx", n_train=5010, n_test=10)
+    monkeypatch.delenv("CSBENCH_MNIST_DIR", raising=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env={"CSBENCH_MNIST_DIR": str(tmp_path / "idx")}) as cluster:
+        args = ["compare", "--dataset", "mnist", "--priors", "lasso-pixel", "--m", "50,100", "--n-images", "2",
+                "--experiments", "none", "--executor", "dask", "--scheduler", cluster.scheduler_address,
+                "--quiet", "--out", str(tmp_path / "run")]
+        assert main(args) == 1
+        connection = sqlite3.connect(tmp_path / "run" / "results.sqlite")
+        rows = connection.execute("SELECT status, error FROM results").fetchall()
+        connection.close()
+        assert len(rows) == 4 and {status for status, _ in rows} == {"failed"}
+        assert all("its worker ran it on other images" in error for _, error in rows)
+        monkeypatch.setenv("CSBENCH_MNIST_DIR", str(tmp_path / "idx"))   # now the same images as the worker's
+        assert main([*args, "--fresh"]) == 0
+        assert set(stored(tmp_path / "run").status) == {"ok"}
+
+
 def test_a_long_lived_worker_retrained_checkpoint_is_loaded_afresh(tmp_path, monkeypatch):
     """A worker (a Dask cluster's, say) that set the VAE up keeps it for later tasks; after
     `csbench train` overwrites the checkpoint it must recover with the new weights, which the
