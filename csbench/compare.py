@@ -21,15 +21,15 @@ from tqdm import tqdm
 
 from csbench import __version__
 from csbench.config import RunConfig
-from csbench.datasets import Dataset, load_dataset
+from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
-from csbench.fingerprint import code_hash, combine, sha256_of
+from csbench.fingerprint import code_hash, combine
 from csbench.measurements import get_measurement
 from csbench.priors import load_plugin, make_prior
 from csbench.report import write_outputs
-from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, failed_result, images_hash,
-                            longest_first, task_grid)
+from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, failed_result, images_hash, longest_first,
+                            task_fingerprint, task_grid)
 from csbench.store import TASK_KEY, ResultStore
 
 # Settings a stored run must share with a rerun that resumes it (priors, m and noise may grow).
@@ -104,23 +104,6 @@ def locked(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def fingerprints(config: RunConfig, data: Dataset, images: str) -> dict[str, str]:
-    """{prior spec: fingerprint} of everything a task's numbers depend on besides its key; `images`
-    is the run's images_hash."""
-    from csbench import metrics, runner
-
-    model = get_measurement(config.measurement)
-    shared = dict(images=images, measurement=code_hash(type(model)), scoring=code_hash(runner, metrics),
-                  device=config.device)
-    result = {}
-    for spec in config.priors:
-        prior = make_prior(spec)
-        result[spec] = combine(**shared, prior=code_hash(type(prior)), params=prior.params,
-                               grid=prior.tuning_grid(),
-                               assets=[sha256_of(path) for path in prior.assets(data)])
-    return result
-
-
 def experiment_fingerprint(config: RunConfig) -> str:
     """What an experiment's table depends on: its code, scale and seed (the same for each name)."""
     from csbench.experiments import run
@@ -128,13 +111,18 @@ def experiment_fingerprint(config: RunConfig) -> str:
     return combine(code=code_hash(run), scale=config.experiment_scale, seed=config.seeds[0])
 
 
-def _other_images(result: TaskResult, images: str, config: RunConfig) -> TaskResult:
-    """A task its worker ran on other images than this run's: failed (retried by the next run),
-    never stored under this run's fingerprint."""
-    message = (f"its worker ran it on other images (sha256 {result.images[:12]}) than this run's "
+def _not_as_fingerprinted(result: TaskResult, images: str, config: RunConfig) -> TaskResult:
+    """A task its worker ran with another identity than this run's fingerprint of it: failed
+    (retried by the next run), never stored under that fingerprint."""
+    if result.images != images:
+        why = (f"its worker ran it on other images (sha256 {result.images[:12]}) than this run's "
                f"({images[:12]}): the worker reads other data files or has another environment "
                "(e.g. CSBENCH_MNIST_DIR); start the workers with this process's data and environment")
-    return failed_result(result.task, config, message, time.perf_counter() - result.seconds)
+    else:
+        why = ("its worker ran other code, parameters or checkpoints than this run fingerprinted: a file "
+               "changed during the run (a rerun recomputes it), or the worker has another installation "
+               "or was started before an edit (restart it)")
+    return failed_result(result.task, config, why, time.perf_counter() - result.seconds)
 
 
 def _open_store(out: Path, config: RunConfig, fresh: bool) -> ResultStore:
@@ -172,7 +160,7 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     store.write_truth(config.dataset, data.split("test", min(config.reconstructions, config.n_images)).numpy())
     grid = task_grid(config)
     images = images_hash(data, config.n_images, config.n_validation)
-    prints = fingerprints(config, data, images)
+    prints = {spec: task_fingerprint(spec, data, images, config.measurement, config.device) for spec in config.priors}
     done = store.finished()
     todo = [task for task in grid if done.get(task.key) != prints[task.prior]]
     outcome = RunOutcome(out, recomputed=sum(task.key in done for task in todo))
@@ -203,8 +191,8 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
                 else:
                     outcome.failures[result.task.label] = [result.error]
             else:
-                if result.images and result.images != images:
-                    result = _other_images(result, images, config)
+                if result.fingerprint and result.fingerprint != prints[result.task.prior]:
+                    result = _not_as_fingerprinted(result, images, config)
                 store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
                                  result.reconstructions, prints[result.task.prior], result.tuning)
             bar.set_postfix_str(result.task.label)

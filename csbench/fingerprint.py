@@ -6,11 +6,14 @@ the source code of the prior and of every module it imports from its own package
 the files it loads (checkpoints), the measurement model's code, the scoring code, and the test
 and validation images themselves. Change any of these and the task is recomputed.
 
-Code is identified by each source file as the process first read it. A process that runs a task
-checks afterwards that those files are still the ones on disk (`changed_sources`), and the prior's
-set-up is keyed by its checkpoints' sha256 and its dataset's files, so a long-lived worker (a Dask
-cluster started before an edit, a retraining or new images) never stores old code's, old weights' or
-old images' numbers under the new identity.
+Code is identified by each source file as the process first read it. The process that runs a task
+takes the task's fingerprint again (runner.task_fingerprint) and sends it back with the result,
+which is stored only if it matches the one the calling process took before the run; the worker also
+checks afterwards that its files are still the ones on disk (`changed_sources`), and keys the
+prior's set-up by its checkpoints' sha256 and its dataset by the files it reads. So a long-lived
+worker (a Dask cluster started before an edit, a retraining or new images), a worker started with
+another environment, or a file edited during a run never puts other code's, weights' or images'
+numbers under a fingerprint.
 """
 from __future__ import annotations
 

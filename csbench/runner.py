@@ -21,7 +21,7 @@ import torch
 from csbench.config import RunConfig
 from csbench.datasets import Dataset, dataset_signature, load_dataset
 from csbench.errors import CsbenchError
-from csbench.fingerprint import array_hash, changed_sources, code_hash, sha256_of
+from csbench.fingerprint import array_hash, changed_sources, code_hash, combine, sha256_of
 from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused
@@ -81,7 +81,8 @@ class TaskResult:
     rows: list[dict]
     reconstructions: dict[int, np.ndarray] = field(default_factory=dict)
     tuning: list[dict] = field(default_factory=list)  # {params, score, chosen} per grid point
-    images: str = ""  # images_hash of the images the task ran on ("" if it failed before loading them)
+    images: str = ""       # images_hash of the images the task ran on ("" if it failed before loading them)
+    fingerprint: str = ""  # task_fingerprint as the process that ran it had it ("" likewise)
 
 
 def task_grid(config: RunConfig) -> list[Task]:
@@ -108,6 +109,18 @@ def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
     of every task's fingerprint, and sent back with each task's result, so that a worker that
     loaded other images (another environment, a data file rewritten under it) is caught."""
     return array_hash(data.split("test", n_test).numpy(), data.split("validation", n_validation).numpy())
+
+
+def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, device: str) -> str:
+    """sha256 of everything a task's numbers depend on besides its key (csbench/fingerprint.py), as
+    this process has it: the prior's code, resolved parameters, tuning grid and checkpoints, the
+    measurement model's code, the runner's and scoring code, the images (`images_hash`) and the
+    device. The calling process takes it per prior before a run, each task's worker again: a result
+    whose two differ (an edit during the run, a worker with other data) is not stored."""
+    prior = make_prior(spec)
+    return combine(images=images, measurement=code_hash(type(get_measurement(measurement))),
+                   scoring=code_hash(sys.modules[__name__]), device=device, prior=code_hash(type(prior)),
+                   params=prior.params, grid=prior.tuning_grid(), assets=[sha256_of(p) for p in prior.assets(data)])
 
 
 def _dataset(spec: str) -> Dataset:
@@ -224,12 +237,12 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
         prior = _prepared_prior(task.prior, data, config.device, task.seed, config.plugins)
         base["kind"] = prior.kind
         model = get_measurement(task.measurement)
-        code_hash(type(prior), type(model), sys.modules[__name__])  # the sources as loaded, read now
+        identity = task_fingerprint(task.prior, data, images, task.measurement, config.device)  # sources read now
         base["m"] = model.effective_m(task.m, tuple(data.shape))
         with test_split_refused():  # every call into the prior: the test split is out of reach
             reason = prior.supports(model, SealedDataset(data))
             if reason:
-                return _uniform(task, base, n, "skipped", reason, start, images)
+                return _uniform(task, base, n, "skipped", reason, start, images, identity)
             tuned, chosen, points = tune(prior, task, config, data)
         base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
         x = data.split("test", n)
@@ -250,7 +263,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
     if changed := changed_sources(type(prior), type(model), sys.modules[__name__]):
         return _uniform(task, base, n, "failed", _stale(changed), start)
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
-    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points, images)
+    return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points, images, identity)
 
 
 def _message(exc: Exception) -> str:
@@ -273,10 +286,10 @@ def _finite(value: float) -> float | None:
 
 
 def _uniform(task: Task, base: dict, n: int, status: str, message: str, start: float,
-             images: str = "") -> TaskResult:
+             images: str = "", identity: str = "") -> TaskResult:
     rows = [{**base, "instance": i, "mse": None, "psnr": None, "ssim": None, "seconds": None,
              "status": status, "error": message} for i in range(n)]
-    return TaskResult(task, status, time.perf_counter() - start, rows, images=images)
+    return TaskResult(task, status, time.perf_counter() - start, rows, images=images, fingerprint=identity)
 
 
 def failed_result(task: Task | ExperimentJob, config: RunConfig, message: str, start: float

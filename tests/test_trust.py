@@ -146,6 +146,37 @@ def test_a_prior_that_decodes_the_test_latents_cannot(tmp_path):
     assert result.status == "failed" and "latents" in result.rows[0]["error"]
 
 
+def test_a_plugin_edited_during_a_run_is_not_stored_under_the_fingerprint_taken_before(tmp_path, capsys):
+    """compare fingerprints every prior before the run; a plug-in file edited meanwhile (here by the
+    run's first task) runs as edited in the task that loads it next. That task fails with the reason
+    instead of storing the edited code's numbers under the old fingerprint; the rerun stores it."""
+    out, target = tmp_path / "run", write_prior(tmp_path / "scaled.py", 0.5)
+    editor = tmp_path / "editor.py"
+    editor.write_text(textwrap.dedent(f'''
+        from pathlib import Path
+        from csbench import Prior
+
+        class Editor(Prior):
+            """x = 0, after rewriting scaled.py's default scale."""
+            name = "editor"
+            kind = "untrained"                        # a costlier kind than scaled's: it runs first
+            description = "edits another plug-in"
+
+            def recover(self, problem):
+                path = Path({target!r})
+                path.write_text(path.read_text().replace("0.5", "0.25"))
+                return problem.y.new_zeros(problem.batch, *problem.shape)
+    '''))
+    args = ["compare", "--plugin", str(editor), "--plugin", target, "--priors", "editor,scaled-backprojection",
+            "--out", str(out), *GRID, "--experiments", "none"]
+    assert main(args) == 1
+    assert "ran other code, parameters or checkpoints than this run fingerprinted" in capsys.readouterr().err
+    assert set(stored(out).query("prior == 'scaled-backprojection'").status) == {"failed"}
+    assert main(args) == 0                                    # the file as it is now, fingerprinted
+    rerun = stored(out).query("prior == 'scaled-backprojection'")
+    assert set(rerun.status) == {"ok"} and {json.loads(p)["scale"] for p in rerun.params} == {0.25}
+
+
 def test_a_hand_picked_grid_runs_no_experiments(tmp_path):
     plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
     assert run(out, plugin) == 0
