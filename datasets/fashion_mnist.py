@@ -13,7 +13,7 @@ from pathlib import Path
 
 from csbench.datasets.arrays import ArrayDataset
 from csbench.datasets.idx import read_standard_splits, standard_files
-from csbench.datasets.packaged import load_packaged_npz, packaged_path, packaged_provenance
+from csbench.datasets.packaged import load_packaged_npz, packaged_files, packaged_provenance
 
 ENV_DIR = "CSBENCH_FASHION_MNIST_DIR"
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -40,7 +40,7 @@ class FashionMNIST(ArrayDataset):
     @classmethod
     def sources(cls, path: str | None = None) -> list[Path]:
         directory = full_data_directory(path)
-        return standard_files(directory) if directory else [packaged_path("fashion-mnist", SUBSET_FILE)]
+        return standard_files(directory) if directory else packaged_files("fashion-mnist", SUBSET_FILE)
 
     def __init__(self, path: str | None = None) -> None:
         directory = full_data_directory(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 from csbench.datasets.arrays import ArrayDataset
 from csbench.datasets.base import SPLITS
 from csbench.datasets.idx import read_standard_splits, standard_files
-from csbench.datasets.packaged import load_packaged_npz, packaged_path, packaged_provenance
+from csbench.datasets.packaged import load_packaged_npz, packaged_files, packaged_provenance
 
 ENV_DIR = "CSBENCH_MNIST_DIR"
 
@@ -31,7 +31,7 @@ class MNIST(ArrayDataset):
     @classmethod
     def sources(cls, path: str | None = None) -> list[Path]:
         directory = path or os.environ.get(ENV_DIR)
-        return standard_files(directory) if directory else [packaged_path("mnist", "mnist.npz")]
+        return standard_files(directory) if directory else packaged_files("mnist", "mnist.npz")
 
     def __init__(self, path: str | None = None) -> None:
         directory = path or os.environ.get(ENV_DIR)

@@ -15,6 +15,12 @@ def packaged_path(dataset: str, filename: str) -> Path:
     return PACKAGED_ROOT / dataset / filename
 
 
+def packaged_files(dataset: str, filename: str) -> list[Path]:
+    """The shipped files a loader of `filename` reads: the file and the dataset's provenance.json."""
+    return [path for path in (packaged_path(dataset, filename), packaged_path(dataset, "provenance.json"))
+            if path.is_file()]
+
+
 def load_packaged_npz(dataset: str, filename: str) -> dict[str, np.ndarray]:
     """All arrays of a shipped .npz (read with allow_pickle=False)."""
     path = packaged_path(dataset, filename)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 
 import csbench.datasets.fashion_mnist as fashion_module
-from csbench.datasets import DATASETS, load_dataset
+from csbench.datasets import DATASETS, dataset_signature, load_dataset
 from csbench.datasets.idx import read_idx, read_standard_splits
 from csbench.datasets.packaged import load_packaged_npz
 from csbench.datasets.random_net import RandomNet, RandomReluGenerator, expansive_widths
@@ -87,6 +88,43 @@ def test_every_dataset_yields_declared_float32_images(name, folder):
             assert x.max() <= 1
     assert torch.equal(load_dataset(spec_for(name, folder)).split("test"), dataset.split("test"))
     assert dataset.split("test", 0).shape == (0, *dataset.shape)
+
+
+OPENED: list[Path] = []    # files opened while a test records them (RECORDING)
+RECORDING = [False]
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if event == "open" and RECORDING[0] and isinstance(args[0], (str, Path)):
+        OPENED.append(Path(args[0]).resolve())
+
+
+sys.addaudithook(_record_open)
+
+
+@pytest.mark.parametrize("name, idx_directory", [(name, False) for name in sorted(DATASETS)]
+                         + [("mnist", True), ("fashion-mnist", True)])
+def test_a_datasets_signature_covers_every_file_it_reads(name, idx_directory, folder, tmp_path, monkeypatch):
+    """dataset_signature (what a worker keys its loaded copy by) names every file the loader opens
+    to give all of its splits: shipped .npz, IDX files through the environment, a folder's images."""
+    if idx_directory:
+        write_idx_directory(tmp_path / "idx", n_train=5010, n_test=4)
+        monkeypatch.setenv(f"CSBENCH_{name.upper().replace('-', '_')}_DIR", str(tmp_path / "idx"))
+    spec = spec_for(name, folder)
+    OPENED.clear()
+    RECORDING[0] = True
+    try:
+        dataset = load_dataset(spec)
+        for which in SPLITS:
+            if which != "train" or name != "fashion-mnist" or idx_directory:
+                dataset.split(which)
+    finally:
+        RECORDING[0] = False
+    read = {path for path in OPENED if path.suffix not in (".py", ".pyc")}
+    signed = {Path(path).resolve() for path, _, _ in dataset_signature(spec)}
+    assert read <= signed and bool(read) == bool(signed) == (name != "random-net")
+    if idx_directory:
+        assert signed == {path.resolve() for path in (tmp_path / "idx").iterdir()}
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
