@@ -58,10 +58,11 @@ def dataset_signature(spec: str) -> tuple:
     it raises the error."""
     try:
         cls, params = _resolve(spec)
-        paths = cls.sources(**params)
+        inspect.signature(cls).bind(**params)
     except (CsbenchError, TypeError):
         return ()
-    return tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in ((p, p.stat()) for p in paths))
+    stats = ((path, path.stat()) for path in cls.sources(**params))
+    return tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats)
 
 
 __all__ = ["DATASETS", "SPLITS", "Dataset", "dataset_signature", "load_dataset"]
