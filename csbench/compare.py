@@ -24,12 +24,11 @@ from csbench.config import RunConfig
 from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
-from csbench.fingerprint import code_hash, combine
 from csbench.measurements import get_measurement
 from csbench.priors import load_plugin, make_prior
 from csbench.report import write_outputs
-from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, failed_result, images_hash, longest_first,
-                            task_fingerprint, task_grid)
+from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, experiment_fingerprint, failed_result,
+                            images_hash, longest_first, task_fingerprint, task_grid)
 from csbench.store import TASK_KEY, ResultStore
 
 # Settings a stored run must share with a rerun that resumes it (priors, m and noise may grow).
@@ -104,11 +103,8 @@ def locked(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def experiment_fingerprint(config: RunConfig) -> str:
-    """What an experiment's table depends on: its code, scale and seed (the same for each name)."""
-    from csbench.experiments import run
-
-    return combine(code=code_hash(run), scale=config.experiment_scale, seed=config.seeds[0])
+_WHY_OTHER_CODE = ("a file changed during the run (a rerun recomputes it), or the worker has another "
+                   "installation or was started before an edit (restart it)")
 
 
 def _not_as_fingerprinted(result: TaskResult, images: str, config: RunConfig) -> TaskResult:
@@ -119,9 +115,7 @@ def _not_as_fingerprinted(result: TaskResult, images: str, config: RunConfig) ->
                f"({images[:12]}): the worker reads other data files or has another environment "
                "(e.g. CSBENCH_MNIST_DIR); start the workers with this process's data and environment")
     else:
-        why = ("its worker ran other code, parameters or checkpoints than this run fingerprinted: a file "
-               "changed during the run (a rerun recomputes it), or the worker has another installation "
-               "or was started before an edit (restart it)")
+        why = f"its worker ran other code, parameters or checkpoints than this run fingerprinted: {_WHY_OTHER_CODE}"
     return failed_result(result.task, config, why, time.perf_counter() - result.seconds)
 
 
@@ -167,7 +161,7 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     if outcome.recomputed:
         print(f"{outcome.recomputed} stored task(s) are rerun: the prior, its parameters, code or "
               "checkpoint, or the images changed since they were computed", file=sys.stderr)
-    experiment_print = experiment_fingerprint(config) if config.experiments else ""
+    experiment_print = experiment_fingerprint(config.experiment_scale, config.seeds[0]) if config.experiments else ""
     stored = store.experiment_fingerprints()
     pending = [name for name in config.experiments if stored.get(name) != experiment_print]
     sessions = store.sessions()
@@ -186,6 +180,9 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
 
         for result in EXECUTORS[config.executor](jobs, config, show):
             if isinstance(result, ExperimentResult):
+                if result.status == "ok" and result.fingerprint != experiment_print:
+                    why = f"its worker ran other code than this run fingerprinted: {_WHY_OTHER_CODE}"
+                    result = ExperimentResult(result.task, "failed", result.seconds, error=why)
                 if result.status == "ok":
                     store.write_experiment(result.task.name, result.table, experiment_print)
                 else:

@@ -7,10 +7,11 @@ the files it loads (checkpoints), the measurement model's code, the scoring code
 and validation images themselves. Change any of these and the task is recomputed.
 
 Code is identified by each source file as the process first read it. The process that runs a task
-takes the task's fingerprint again (runner.task_fingerprint) and sends it back with the result,
-which is stored only if it matches the one the calling process took before the run; the worker also
-checks afterwards that its files are still the ones on disk (`changed_sources`), and keys the
-prior's set-up by its checkpoints' sha256 and its dataset by the files it reads. So a long-lived
+or a theory experiment takes its fingerprint again (runner.task_fingerprint, experiment_fingerprint)
+and sends it back with the result, which is stored only if it matches the one the calling process
+took before the run; the worker also checks afterwards that its files are still the ones on disk
+(`changed_sources`), and keys the prior's set-up by its checkpoints' sha256 and its dataset by the
+files it reads. So a long-lived
 worker (a Dask cluster started before an edit, a retraining or new images), a worker started with
 another environment, or a file edited during a run never puts other code's, weights' or images'
 numbers under a fingerprint.

@@ -71,6 +71,7 @@ class ExperimentResult:
     seconds: float
     table: pd.DataFrame | None = None
     error: str = ""
+    fingerprint: str = ""  # experiment_fingerprint as the process that ran it had it ("" if it failed)
 
 
 @dataclass
@@ -121,6 +122,15 @@ def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, de
     return combine(images=images, measurement=code_hash(type(get_measurement(measurement))),
                    scoring=code_hash(sys.modules[__name__]), device=device, prior=code_hash(type(prior)),
                    params=prior.params, grid=prior.tuning_grid(), assets=[sha256_of(p) for p in prior.assets(data)])
+
+
+def experiment_fingerprint(scale: float, seed: int) -> str:
+    """What an experiment's table depends on: its code (csbench/experiments, not its figures),
+    scale and seed. Taken, like `task_fingerprint`, by the calling process before a run and by the
+    worker that runs the experiment; a table whose two differ is not stored."""
+    from csbench.experiments import run
+
+    return combine(code=code_hash(run), scale=scale, seed=seed)
 
 
 def _dataset(spec: str) -> Dataset:
@@ -211,14 +221,14 @@ def run_experiment(job: ExperimentJob) -> ExperimentResult:
     from csbench.experiments import run
 
     start = time.perf_counter()
-    code_hash(run)  # the sources as loaded, read now
+    identity = experiment_fingerprint(job.scale, job.seed)  # the sources as loaded, read now
     try:
         table = run.EXPERIMENTS[job.name](scale=job.scale, seed=job.seed)
     except Exception as exc:  # recorded, the run goes on
         return ExperimentResult(job, "failed", time.perf_counter() - start, error=_message(exc))
     if changed := changed_sources(run):
         return ExperimentResult(job, "failed", time.perf_counter() - start, error=_stale(changed))
-    return ExperimentResult(job, "ok", time.perf_counter() - start, table)
+    return ExperimentResult(job, "ok", time.perf_counter() - start, table, fingerprint=identity)
 
 
 def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | ExperimentResult:

@@ -1,6 +1,7 @@
 """Results you can trust: a stored result is reused only while what produced it is unchanged,
 failed tasks heal on a rerun, runs do not mix, and a prior cannot reach the test split."""
 import json
+import os
 import sqlite3
 import textwrap
 
@@ -210,8 +211,7 @@ def test_an_experiments_identity_covers_the_code_that_computes_its_tables_and_no
     """The stored tables are keyed by the source of everything that computes them (the descent, the
     random nets, the l1 solver, the theory), so editing any of it reruns them; the report's text
     and figures of a table do not change the table, so editing them reruns nothing."""
-    import csbench.compare
-    from csbench.config import make_config
+    import csbench.runner
     from csbench.fingerprint import module_closure
 
     hashed = {}
@@ -221,8 +221,8 @@ def test_an_experiments_identity_covers_the_code_that_computes_its_tables_and_no
         return "hashed"
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(csbench.compare, "code_hash", code_hash)
-        csbench.compare.experiment_fingerprint(make_config("default", None))
+        patch.setattr(csbench.runner, "code_hash", code_hash)
+        csbench.runner.experiment_fingerprint(1.0, 0)
     closure = set(hashed)
     assert {"csbench.experiments.run", "csbench.experiments.phase", "csbench.experiments.landscape",
             "csbench.generative.hv", "csbench.datasets.random_net", "csbench.baselines.solvers",
@@ -333,6 +333,51 @@ def test_a_worker_with_other_images_fails_its_tasks_instead_of_storing_them(tmp_
         monkeypatch.setenv("CSBENCH_MNIST_DIR", str(tmp_path / "idx"))   # now the same images as the worker's
         assert main([*args, "--fresh"]) == 0
         assert set(stored(tmp_path / "run").status) == {"ok"}
+
+
+def test_a_worker_with_another_installation_does_not_store_its_experiment(tmp_path, capsys):
+    """A real Dask worker on loopback that imports csbench from another installation, whose
+    landscape experiment differs from this one's: its table would be filed under this run's
+    fingerprint of the experiment; it fails with the reason instead, and the task (whose code is
+    the same in both) is stored."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from distributed import Client, LocalCluster
+
+    other = tmp_path / "other"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pt")
+    shutil.copytree("csbench", other / "csbench", ignore=ignore)
+    for name in ("datasets", "baselines"):                     # laid out as pip installs them
+        shutil.copytree(name, other / "csbench" / name, ignore=ignore)
+    landscape = other / "csbench" / "experiments" / "landscape.py"
+    landscape.write_text(landscape.read_text() + "\n# another version of the experiment\n")
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    (tmp_path / "small.toml").write_text("experiment-scale = 0.1\n")
+    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads", "1",
+             "--no-nanny", "--no-dashboard"], cwd=other, env={**os.environ, "PYTHONPATH": str(other)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(1, timeout=120)
+            assert client.run(lambda: __import__("csbench").__file__) == {
+                address: str(other / "csbench" / "__init__.py") for address in client.scheduler_info()["workers"]}
+            code = run(out, plugin, "--experiments", "landscape", "--config", str(tmp_path / "small.toml"),
+                       "--executor", "dask", "--scheduler", cluster.scheduler_address)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    assert code == 1
+    assert "its worker ran other code than this run fingerprinted" in capsys.readouterr().err
+    connection = sqlite3.connect(out / "results.sqlite")
+    assert connection.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+    connection.close()
+    assert set(stored(out).status) == {"ok"}
+    assert Path("csbench/experiments/landscape.py").read_text() != landscape.read_text()
 
 
 def test_a_long_lived_worker_retrained_checkpoint_is_loaded_afresh(tmp_path, monkeypatch):

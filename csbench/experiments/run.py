@@ -1,6 +1,6 @@
 """The theory experiments by name (`EXPERIMENTS`), each returning a tidy table; the task runner
 calls them beside the tasks, and an experiment's stored table is keyed by this module's code
-closure (compare.experiment_fingerprint).
+closure (runner.experiment_fingerprint).
 """
 from __future__ import annotations
 
