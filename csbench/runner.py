@@ -12,7 +12,6 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -133,34 +132,36 @@ def experiment_fingerprint(scale: float, seed: int) -> str:
     return combine(code=code_hash(run), scale=scale, seed=seed)
 
 
+# A worker's cached datasets and set-up priors: the latest version of each, an older one dropped
+# when it changes, so a long-lived worker holds one copy per dataset spec and per prior.
+_DATASETS: dict[str, tuple[tuple, Dataset]] = {}                # spec -> (files' signature, dataset)
+_PRIORS: dict[tuple, tuple[tuple, Prior]] = {}                  # (spec, device, seed) -> (identity, prior)
+
+
 def _dataset(spec: str) -> Dataset:
     """The dataset of `spec`, loaded once per process while the files it reads stay the same (one
     added, removed or rewritten, or another directory named by the environment, loads it afresh)."""
-    return _loaded_dataset(spec, dataset_signature(spec))
-
-
-@lru_cache(maxsize=None)
-def _loaded_dataset(spec: str, signature: tuple):
-    return load_dataset(spec)
+    signature = dataset_signature(spec)
+    cached = _DATASETS.get(spec)
+    if cached is None or cached[0] != signature:
+        _DATASETS[spec] = cached = (signature, load_dataset(spec))
+    return cached[1]
 
 
 def _prepared_prior(spec: str, data: Dataset, device: str, seed: int, plugins: tuple) -> Prior:
-    """The set-up prior of a task; set up once per (class, spec, dataset as loaded, device,
+    """The set-up prior of a task; set up once per (class, spec, dataset as loaded, device, seed,
     checkpoints) per process, so checkpoints load once, and a retrained checkpoint (another sha256),
     a changed `folder:` dataset or a plug-in file edited since (a new class) is set up afresh."""
     for plugin in plugins:
         load_plugin(plugin)
     prior = make_prior(spec)
-    assets = tuple(sha256_of(path) for path in prior.assets(data))
-    return _set_up(type(prior), spec, data, device, seed, assets)
-
-
-@lru_cache(maxsize=None)
-def _set_up(cls: type, spec: str, data: Dataset, device: str, seed: int, assets: tuple[str, ...]) -> Prior:
-    prior = make_prior(spec)
-    with test_split_refused():
-        prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device=device, seed=seed))
-    return prior
+    key, identity = (spec, device, seed), (type(prior), data, tuple(sha256_of(path) for path in prior.assets(data)))
+    cached = _PRIORS.get(key)
+    if cached is None or cached[0] != identity:
+        with test_split_refused():
+            prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device=device, seed=seed))
+        _PRIORS[key] = cached = (identity, prior)
+    return cached[1]
 
 
 def make_problem(x: torch.Tensor, task: Task, split: str, device: str) -> Problem:

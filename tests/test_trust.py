@@ -283,10 +283,31 @@ def test_a_long_lived_worker_reads_a_changed_image_folder_afresh(tmp_path):
         Image.fromarray(np.full((16, 16), 8 * i, dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
     after = [row["mse"] for row in _long_lived_task("lasso-dct", dataset=dataset).rows]
     assert after != before
-    from csbench.runner import _loaded_dataset, _set_up
-    _loaded_dataset.cache_clear()
-    _set_up.cache_clear()                                      # a fresh worker
+    from csbench.runner import _DATASETS, _PRIORS
+    _DATASETS.clear()
+    _PRIORS.clear()                                            # a fresh worker
     assert [row["mse"] for row in _long_lived_task("lasso-dct", dataset=dataset).rows] == after
+
+
+def test_a_long_lived_worker_keeps_one_version_of_a_dataset_that_changes(tmp_path):
+    """A worker that outlives several rewrites of a `folder:` dataset holds one copy of it (and of
+    the prior set up on it), the latest, not one per version it has seen."""
+    import gc
+
+    import numpy as np
+    from PIL import Image
+
+    from csbench.datasets.folder import FolderDataset
+
+    dataset, results = f"folder[size=16,channels=1]:{tmp_path}", []
+    for version in range(3):
+        for i in range(30):
+            Image.fromarray(np.full((16, 16), 8 * i + version, dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
+        results.append(_long_lived_task("lasso-dct", dataset=dataset))
+    assert [result.status for result in results] == ["ok"] * 3 and len({result.images for result in results}) == 3
+    gc.collect()
+    held = [o for o in gc.get_objects() if type(o) is FolderDataset and str(tmp_path) in o.provenance]
+    assert len(held) == 1
 
 
 def test_a_long_lived_worker_follows_the_environment_to_other_mnist_files(tmp_path, monkeypatch):
@@ -402,8 +423,8 @@ def test_a_long_lived_worker_retrained_checkpoint_is_loaded_afresh(tmp_path, mon
                                                          if k not in ("architecture", "config", "sha256")})
     after = [row["mse"] for row in _long_lived_task(prior).rows]
     assert after != before
-    from csbench.runner import _set_up
-    _set_up.cache_clear()                                      # a fresh worker
+    from csbench.runner import _PRIORS
+    _PRIORS.clear()                                            # a fresh worker
     assert [row["mse"] for row in _long_lived_task(prior).rows] == after
 
 
