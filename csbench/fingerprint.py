@@ -11,10 +11,9 @@ or a theory experiment takes its fingerprint again (runner.task_fingerprint, exp
 and sends it back with the result, which is stored only if it matches the one the calling process
 took before the run; the worker also checks afterwards that its files are still the ones on disk
 (`changed_sources`), and keys the prior's set-up by its checkpoints' sha256 and its dataset by the
-files it reads. So a long-lived
-worker (a Dask cluster started before an edit, a retraining or new images), a worker started with
-another environment, or a file edited during a run never puts other code's, weights' or images'
-numbers under a fingerprint.
+files it reads. So a long-lived worker (a Dask cluster started before an edit, a retraining or new
+images), a worker started with another environment or installation, or a file edited during a run
+never puts other code's, weights' or images' numbers under a fingerprint.
 """
 from __future__ import annotations
 
