@@ -13,7 +13,6 @@ from sklearn.linear_model import Lasso
 from csbench.baselines.greedy import IHT, OMP
 from csbench.baselines.lasso import LassoDCT, LassoPixel, LassoWavelet
 from csbench.baselines.solvers import fista_l1, lasso_continuation, lasso_gap
-from csbench.measurements.base import DenseOperator
 from csbench.baselines.transforms import BASES, Basis, haar_level, synthesis_matrix
 from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_solve
 from csbench.measurements import DenseOperator, LinearOperator, get_measurement

@@ -11,7 +11,6 @@ import torch
 from csbench.errors import CsbenchError
 from csbench.measurements import MEASUREMENTS, DenseOperator, LinearOperator, dottest, get_measurement
 from csbench.measurements.dct import dct, dct2, idct, idct2
-from csbench.measurements.gaussian import Gaussian
 from csbench.measurements.subsampled_dct import SubsampledDCTOperator
 
 SHAPE = (1, 28, 28)
