@@ -22,33 +22,31 @@ DATASETS: dict[str, type[Dataset]] = {cls.name: cls for cls in (MNIST, FashionMN
 FOLDER_SPEC = re.compile(r"^folder(\[[^\]]*\])?:(.+)$", re.DOTALL)
 
 
-def _construct(cls: type[Dataset], spec: str, **params: Any) -> Dataset:
-    """cls(**params), with unknown or missing parameters reported as a one-line CsbenchError."""
+def _resolve(spec: str) -> tuple[type[Dataset], dict[str, Any]]:
+    """The dataset class and the parameters that `spec` names, checked to fit its constructor
+    (unknown or missing ones are a one-line CsbenchError)."""
+    folder = FOLDER_SPEC.match(spec.strip())
+    if folder:
+        _, params = parse_name("folder" + (folder.group(1) or ""), "dataset")
+        cls, params = FolderDataset, {"path": folder.group(2), **params}
+    else:
+        name, params = parse_name(spec, "dataset")
+        if name == FolderDataset.name:
+            raise CsbenchError(f"dataset {spec!r} needs a folder: folder:PATH or folder[size=64,channels=3]:PATH")
+        if name not in DATASETS:
+            known = ", ".join(sorted(set(DATASETS) - {FolderDataset.name}))
+            raise CsbenchError(f"unknown dataset {spec!r}; known: {known}, folder:PATH")
+        cls = DATASETS[name]
     try:
         inspect.signature(cls).bind(**params)
     except TypeError as error:
         raise CsbenchError(f"bad parameters for dataset {spec!r}: {error}") from None
-    return cls(**params)
-
-
-def _resolve(spec: str) -> tuple[type[Dataset], dict[str, Any]]:
-    """The dataset class and the parameters that `spec` names."""
-    folder = FOLDER_SPEC.match(spec.strip())
-    if folder:
-        _, params = parse_name("folder" + (folder.group(1) or ""), "dataset")
-        return FolderDataset, {"path": folder.group(2), **params}
-    name, params = parse_name(spec, "dataset")
-    if name == FolderDataset.name:
-        raise CsbenchError(f"dataset {spec!r} needs a folder: folder:PATH or folder[size=64,channels=3]:PATH")
-    if name not in DATASETS:
-        known = ", ".join(sorted(set(DATASETS) - {FolderDataset.name}))
-        raise CsbenchError(f"unknown dataset {spec!r}; known: {known}, folder:PATH")
-    return DATASETS[name], params
+    return cls, params
 
 
 def load_dataset(spec: str) -> Dataset:
     cls, params = _resolve(spec)
-    return _construct(cls, spec, **params)
+    return cls(**params)
 
 
 def dataset_signature(spec: str) -> tuple:
@@ -58,8 +56,7 @@ def dataset_signature(spec: str) -> tuple:
     it raises the error."""
     try:
         cls, params = _resolve(spec)
-        inspect.signature(cls).bind(**params)
-    except (CsbenchError, TypeError):
+    except CsbenchError:
         return ()
     stats = ((path, path.stat()) for path in cls.sources(**params))
     return tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats)

@@ -21,6 +21,11 @@ from csbench.datasets.packaged import load_packaged_npz, packaged_files, package
 ENV_DIR = "CSBENCH_MNIST_DIR"
 
 
+def data_directory(path: str | None) -> str | None:
+    """Where full IDX files are: the explicit path, else the environment variable (None: the shipped 10,000)."""
+    return path or os.environ.get(ENV_DIR)
+
+
 class MNIST(ArrayDataset):
     """MNIST handwritten digits, (1, 28, 28) in [0, 1]; `labels(which, n)` gives the digits."""
 
@@ -30,11 +35,11 @@ class MNIST(ArrayDataset):
 
     @classmethod
     def sources(cls, path: str | None = None) -> list[Path]:
-        directory = path or os.environ.get(ENV_DIR)
+        directory = data_directory(path)
         return standard_files(directory) if directory else packaged_files("mnist", "mnist.npz")
 
     def __init__(self, path: str | None = None) -> None:
-        directory = path or os.environ.get(ENV_DIR)
+        directory = data_directory(path)
         if directory:
             self.set_splits(*read_standard_splits(directory))
             self.provenance = f"MNIST IDX files in {directory} (LeCun, Cortes, Burges)"
