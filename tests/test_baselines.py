@@ -15,27 +15,14 @@ from csbench.baselines.lasso import LassoDCT, LassoPixel, LassoWavelet
 from csbench.baselines.solvers import fista_l1, lasso_continuation, lasso_gap
 from csbench.baselines.transforms import BASES, Basis, haar_level, synthesis_matrix
 from csbench.baselines.tv import TotalVariation, gradient, gradient_adjoint, total_variation, tv_solve
-from csbench.measurements import DenseOperator, LinearOperator, get_measurement
+from csbench.measurements import DenseOperator, get_measurement
 from csbench.problem import Problem
 from csbench.datasets import load_dataset
 from csbench.runner import Task, make_problem
+from matrix_free import matrix_free
 
 SHAPE = (1, 8, 8)
 N = 64
-
-
-class MatrixFree(LinearOperator):
-    """A dense operator that hides its matrices, as a fast transform would."""
-
-    def __init__(self, inner: DenseOperator):
-        super().__init__(inner.n, inner.m, inner.batch)
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner.forward(x)
-
-    def adjoint(self, y):
-        return self.inner.adjoint(y)
 
 
 def sparse_images(basis: str, batch: int, sparsity: int, seed: int) -> torch.Tensor:
@@ -63,11 +50,6 @@ def gaussian_problem(x: torch.Tensor, m: int, sigma: float = 0.0, seed: int = 0)
     operator = model.operator(m, SHAPE, x.shape[0], g)
     y = model.measure(x.reshape(x.shape[0], -1), operator, sigma, g)
     return Problem(y=y, operator=operator, shape=SHAPE, noise=sigma)
-
-
-def matrix_free(problem: Problem) -> Problem:
-    return Problem(y=problem.y, operator=MatrixFree(problem.operator), shape=problem.shape,
-                   noise=problem.noise)
 
 
 def first_instance(problem: Problem) -> Problem:

@@ -9,24 +9,11 @@ import torch
 from csbench.baselines import common
 from csbench.baselines.common import SynthesisMap
 from csbench.baselines.greedy import OMP, SPARSITY_GRID, synthesis_parts
-from csbench.measurements import DenseOperator, LinearOperator
+from csbench.measurements import DenseOperator
 from csbench.problem import Problem
+from matrix_free import matrix_free
 
 SHAPE = (1, 8, 8)
-
-
-class MatrixFree(LinearOperator):
-    """A dense operator that hides its matrices, as a fast transform would."""
-
-    def __init__(self, inner: DenseOperator):
-        super().__init__(inner.n, inner.m, inner.batch)
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner.forward(x)
-
-    def adjoint(self, y):
-        return self.inner.adjoint(y)
 
 
 def problem_for(m: int, sigma: float, seed: int, batch: int = 5) -> Problem:
@@ -40,15 +27,13 @@ def problem_for(m: int, sigma: float, seed: int, batch: int = 5) -> Problem:
     return Problem(y=y, operator=DenseOperator(matrices), shape=SHAPE, noise=sigma)
 
 
-def hide_matrices(problem: Problem) -> Problem:
-    return Problem(y=problem.y, operator=MatrixFree(problem.operator), shape=problem.shape, noise=problem.noise)
 
 
 @pytest.mark.parametrize("m, sigma", [(40, 0.0), (40, 0.05), (24, 0.05)])
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "matrix-free"])
 def test_grid_is_recover_at_each_point(m, sigma, dense):
     problem = problem_for(m, sigma, seed=m)
-    problem = problem if dense else hide_matrices(problem)
+    problem = problem if dense else matrix_free(problem)
     grid = [{"s": s} for s in SPARSITY_GRID]
     together = OMP().recover_grid(problem, grid)
     for point, x_hat in zip(grid, together):
@@ -76,7 +61,7 @@ def test_gathered_atom_is_the_one_hot_product():
     residual = torch.randn(problem.batch, problem.m, generator=torch.Generator().manual_seed(3))
     assert torch.equal(adjoint(residual), synthesis.adjoint(residual))
     # without matrices: M applied to the one-hot vector by the operator's products
-    ((_, free_atom, free_adjoint),) = synthesis_parts(SynthesisMap(hide_matrices(problem), "wavelet"))
+    ((_, free_atom, free_adjoint),) = synthesis_parts(SynthesisMap(matrix_free(problem), "wavelet"))
     assert torch.allclose(free_atom(columns), atom(columns), atol=1e-6)
     assert torch.allclose(free_adjoint(residual), adjoint(residual), atol=1e-5)
 
@@ -95,5 +80,5 @@ def test_chunks_of_instances_are_one_batch(monkeypatch):
 def test_matrix_free_omp_is_dense_omp():
     problem = problem_for(40, 0.05, seed=4)
     grid = [{"s": s} for s in (2, 8, 64)]
-    for dense, free in zip(OMP().recover_grid(problem, grid), OMP().recover_grid(hide_matrices(problem), grid)):
+    for dense, free in zip(OMP().recover_grid(problem, grid), OMP().recover_grid(matrix_free(problem), grid)):
         assert torch.allclose(dense, free, atol=1e-4)

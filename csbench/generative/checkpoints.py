@@ -57,6 +57,20 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return meta
 
 
+def verified_state(path: Path, meta: dict[str, Any]) -> Any:
+    """The state dict of checkpoint `path` (torch.load with weights_only=True, on the CPU) once its
+    file hashes to the sidecar's sha256; a CsbenchError naming the file if it is missing, replaced
+    or unreadable."""
+    if not path.is_file():
+        raise CsbenchError(f"checkpoint {path} is missing")
+    if sha256_of(path) != meta["sha256"]:
+        raise CsbenchError(f"checkpoint {path} does not match the sha256 in its sidecar (corrupt or replaced)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged zip / pickle
+        raise CsbenchError(f"checkpoint {path} cannot be read: {type(exc).__name__}") from None
+
+
 def update_sidecar(path: Path, **entries: Any) -> None:
     """Add or replace sidecar entries (e.g. representation_error, measured after training)."""
     meta = read_sidecar(path)
@@ -69,14 +83,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.
     the .pt is missing, corrupt, truncated, has the wrong hash or does not match the architecture."""
     path = Path(path)
     meta = read_sidecar(path)
-    if not path.is_file():
-        raise CsbenchError(f"checkpoint {path} is missing")
-    if sha256_of(path) != meta["sha256"]:
-        raise CsbenchError(f"checkpoint {path} does not match the sha256 in its sidecar (corrupt or replaced)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged zip / pickle
-        raise CsbenchError(f"checkpoint {path} cannot be read: {type(exc).__name__}") from None
+    state = verified_state(path, meta)
     module = build_model(meta["architecture"], meta["config"])
     expected = {key: tuple(value.shape) for key, value in module.state_dict().items()}
     found = {key: tuple(value.shape) for key, value in state.items()} if isinstance(state, dict) else {}

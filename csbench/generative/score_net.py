@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from csbench.errors import CsbenchError
-from csbench.generative.checkpoints import read_sidecar, sha256_of
+from csbench.generative.checkpoints import read_sidecar, verified_state
 
 ARCHITECTURE = "score-unet"
 
@@ -167,14 +167,7 @@ def load_score_net(path: Path, device: str | torch.device = "cpu") -> tuple[Scor
     meta = read_sidecar(path)
     if meta["architecture"] != ARCHITECTURE:
         raise CsbenchError(f"checkpoint {path} is a {meta['architecture']!r}, not a {ARCHITECTURE!r}")
-    if not path.is_file():
-        raise CsbenchError(f"checkpoint {path} is missing")
-    if sha256_of(path) != meta["sha256"]:
-        raise CsbenchError(f"checkpoint {path} does not match the sha256 in its sidecar (corrupt or replaced)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CsbenchError(f"checkpoint {path} cannot be read: {type(exc).__name__}") from None
+    state = verified_state(path, meta)
     net = build_score_net(meta["config"])
     try:
         net.load_state_dict(state)
