@@ -1,13 +1,13 @@
 """A problem whose operator hides its matrices, as a fast transform would: the solvers' path for
 operators without dense matrices, checked against the dense path on the same A."""
-from csbench.measurements import DenseOperator, LinearOperator
+from csbench.measurements import LinearOperator
 from csbench.problem import Problem
 
 
 class MatrixFree(LinearOperator):
-    """A dense operator behind forward / adjoint only (`dense()` is None)."""
+    """An operator behind forward / adjoint only (`dense()` is None, no fast paths)."""
 
-    def __init__(self, inner: DenseOperator):
+    def __init__(self, inner: LinearOperator):
         super().__init__(inner.n, inner.m, inner.batch)
         self.inner = inner
 

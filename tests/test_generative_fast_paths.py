@@ -21,10 +21,11 @@ from csbench.generative.models import VAE, DCGANGenerator, FrozenDCGAN, freeze
 from csbench.generative.pgd import PGDGANPrior, pgd_range
 from csbench.generative.priors import VAEPrior
 from csbench.generative.sparsegen import SparseGenPrior, sparsegen
-from csbench.measurements.base import DenseOperator, LinearOperator
+from csbench.measurements.base import DenseOperator
 from csbench.priors import Prior, PriorContext
 from csbench.problem import Problem
 from csbench.untrained import DeepDecoderPrior, channel_norm, upsample
+from matrix_free import MatrixFree
 
 LINKS = ("identity", "abs", "sign")
 
@@ -421,21 +422,13 @@ def problem_and_starts(generator, latent_dim: int, m_fraction: float, seed: int)
     return problem, torch.randn(3, 3, latent_dim, generator=g)
 
 
-class Generic(LinearOperator):
-    """A dense operator behind the generic interface only (not a DenseOperator): (R, B, n) products."""
-
-    def __init__(self, dense: DenseOperator):
-        super().__init__(dense.n, dense.m, dense.batch)
-        self.forward, self.adjoint = dense.forward, dense.adjoint
-
-
 @pytest.mark.parametrize("name", ("vae", "dcgan", "plug-in"))
 @pytest.mark.parametrize("m_fraction, generic", [(0.3, False), (0.8, False), (0.3, True)])   # 0.8 > 1/2: Gram
 def test_sparsegen_fast_and_autograd_paths_are_the_paper_formulation(trained_like_dcgan, name, m_fraction, generic):
     generator, latent_dim, shape, steps = generator_setting(name, trained_like_dcgan)
     problem, z0 = problem_and_starts(generator, latent_dim, m_fraction, seed=34)
     if generic:
-        problem.operator = Generic(problem.operator)
+        problem.operator = MatrixFree(problem.operator)
     basis, lam = Basis("wavelet", shape), torch.tensor([0.01, 0.1, 1.0])
     settings = dict(lam=lam, penalty=0.1, steps=steps, lr=0.05)
     counted = Counted(generator)

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from csbench.generative.latent import data_gradient, data_term
-from csbench.measurements.base import DenseOperator, LinearOperator
+from csbench.measurements.base import DenseOperator
 from csbench.problem import Problem
 from csbench.untrained import DecoderBlock, DeepDecoderPrior, deep_decode, init_decoder
+from matrix_free import MatrixFree
 
 KEYS = ("mixes", "scale", "shift", "output")
 
@@ -19,26 +20,12 @@ def close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> bool:
     return bool((a - b).abs().max() <= rtol * b.abs().max())
 
 
-class Products(LinearOperator):
-    """Dense matrices behind the generic operator interface: the (P, B, n) data-gradient path."""
-
-    def __init__(self, matrices: torch.Tensor):
-        super().__init__(matrices.shape[2], matrices.shape[1], matrices.shape[0])
-        self.inner = DenseOperator(matrices)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner.forward(x)
-
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return self.inner.adjoint(y)
-
-
 def problem_for(x: torch.Tensor, m: int, seed: int, link: str = "identity", dense: bool = True) -> Problem:
     """y = link(A x + e), A_ij ~ N(0, 1/m), for signals x (B, C, H, W) of x's dtype."""
     batch, n = x.shape[0], x[0].numel()
     g = torch.Generator().manual_seed(seed)
     matrices = (torch.randn(batch, m, n, generator=g) / m ** 0.5).to(x.dtype)
-    operator = DenseOperator(matrices) if dense else Products(matrices)
+    operator = DenseOperator(matrices) if dense else MatrixFree(DenseOperator(matrices))
     z = operator.forward(x.reshape(batch, n)) + (0.1 * torch.randn(batch, m, generator=g) / m ** 0.5).to(x.dtype)
     y = {"identity": z, "abs": z.abs(), "sign": torch.sign(z)}[link]
     return Problem(y=y, operator=operator, shape=tuple(x.shape[1:]), noise=0.1, link=link,
