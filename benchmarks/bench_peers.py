@@ -67,7 +67,7 @@ import numpy as np
 import torch
 
 from csbench.baselines import tv
-from csbench.baselines.common import SynthesisMap, operator_norm_squared
+from csbench.baselines.common import SynthesisMap, dense_maps, operator_norm_squared
 from csbench.baselines.lasso import LassoWavelet
 from csbench.datasets import load_dataset
 from csbench.runner import Task, make_problem
@@ -131,19 +131,13 @@ def import_deepinv() -> types.ModuleType:
 
 def explicit_products(matrices: torch.Tensor, shape: tuple[int, ...]):
     """x -> M x (B, m) and r -> M^T r (B, *shape) on the explicit M (B, m, n), for deepinv's
-    LinearPhysics, as row products x^T M^T and r^T M (csbench's layout, `dense_maps`). The batched
+    LinearPhysics: csbench's own products (`dense_maps`, rows x^T M^T and r^T M). The batched
     matrix-vector form torch.matmul(M, x[..., None]) runs about 10x slower on torch 2.13's CPU build
     (3.5 against 0.33 ms for 32 x 100 x 784): with it, deepinv's Lasso took 21 s here, a ratio
     csbench did not earn."""
-    batch, transposed = matrices.shape[0], matrices.transpose(1, 2)
-
-    def forward(x):
-        return torch.bmm(x.reshape(batch, 1, -1), transposed).reshape(batch, -1)
-
-    def adjoint(r):
-        return torch.bmm(r.reshape(batch, 1, -1), matrices).reshape(batch, *shape)
-
-    return forward, adjoint
+    batch = matrices.shape[0]
+    forward, adjoint = dense_maps(matrices)
+    return (lambda x: forward(x.reshape(batch, -1))), (lambda r: adjoint(r).reshape(batch, *shape))
 
 
 def deepinv_lasso(dinv, matrices: torch.Tensor, y: torch.Tensor, lipschitz: torch.Tensor, steps: int) -> torch.Tensor:
@@ -199,7 +193,7 @@ def deepinv_tv_pd(dinv, matrices: torch.Tensor, y: torch.Tensor, steps: int, sha
                     self.factors[gamma] = torch.linalg.cholesky(gram)
                 w = z.reshape(batch, n) + gamma * adjoint(y).reshape(batch, n)
                 v = torch.cholesky_solve(forward(w)[..., None], self.factors[gamma])
-                return (w - gamma * torch.matmul(v.transpose(1, 2), matrices).squeeze(1)).reshape(z.shape)
+                return (w - gamma * adjoint(v[..., 0]).reshape(batch, n)).reshape(z.shape)
 
         physics = ExactProx(A=forward, A_adjoint=adjoint)
     else:
