@@ -429,6 +429,7 @@ def test_sparsegen_fast_and_autograd_paths_are_the_paper_formulation(trained_lik
     problem, z0 = problem_and_starts(generator, latent_dim, m_fraction, seed=34)
     if generic:
         problem.operator = MatrixFree(problem.operator)
+    assert data_gradient(problem.operator, problem.y, "identity")[1] is not generic   # generic: the operator's products
     basis, lam = Basis("wavelet", shape), torch.tensor([0.01, 0.1, 1.0])
     settings = dict(lam=lam, penalty=0.1, steps=steps, lr=0.05)
     counted = Counted(generator)

@@ -106,8 +106,10 @@ def test_fit_is_adam_on_autograd_of_deep_decode(m, link, dense):
     runs agree in error, not pixel by pixel."""
     x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(4))
     architectures = [(4, 3), (6, 2), (8, 3)]                       # two depths: two blocks, grid order kept
+    problem = problem_for(x, m, seed=5, link=link, dense=dense)
+    assert data_gradient(problem.operator, problem.y, link)[1] is dense  # dense: instance-major path; else generic
     plain = reference_fit(problem_for(x, m, seed=5, link=link, dense=dense), architectures, steps=15, lr=0.01)
-    fast = DeepDecoderPrior(steps=15).fit(problem_for(x, m, seed=5, link=link, dense=dense), architectures)
+    fast = DeepDecoderPrior(steps=15).fit(problem, architectures)
     assert len(fast) == len(architectures)
     for a, b in zip(fast, plain):
         assert a.shape == x.shape and a.is_contiguous() and close(a, b, rtol=1e-5)
