@@ -157,8 +157,10 @@ def test_progress_inside_a_task_reaches_the_caller(executor):
     """Each task reports its stages (tuning, recovery) while it runs, from a worker process too."""
     from csbench.config import make_config
     from csbench.executors import EXECUTORS
+    from csbench.priors import make_prior
     from csbench.runner import Task
 
+    points = len(make_prior("lasso-pixel").tuning_grid())
     config = make_config("quick", priors="lasso-pixel", n_images=2, n_validation=2, workers=1,
                          executor=executor)
     tasks = [Task("mnist", "gaussian", "lasso-pixel", m, 0.1, 0) for m in (10, 20)]
@@ -167,7 +169,7 @@ def test_progress_inside_a_task_reaches_the_caller(executor):
     assert [r.status for r in results] == ["ok", "ok"]
     for m in (10, 20):
         stages = [text for task_m, text in seen if task_m == m]
-        assert stages[0].startswith("tuning 10 grid points on 2 validation images")
+        assert stages[0].startswith(f"tuning {points} grid points on 2 validation images")
         assert "recovering 2 test images" in stages
 
 
