@@ -148,9 +148,14 @@ def test_tuning_scores_per_prior_and_m_with_a_warning_at_the_edge(tmp_path):
                  params=json.dumps({"lam": lam}), score=score, chosen=lam == best)
             for m, best in [(10, 0.1), (20, 0.01)] for lam, score in zip(grid, [0.3, 0.2, 0.1 if m == 10 else 0.25])]
     rows[0]["score"] = np.nan                                       # a grid point that failed
+    rows += [dict(dataset="mnist", measurement="gaussian", prior="lasso-pixel", m=m, noise=0.1, seed=0,
+                  params=json.dumps({"lam": lam}), score=score, chosen=lam == 0.001)
+             for m, near in [(10, 0.1005), (20, 0.102)] for lam, score in zip(grid + [1.0], [0.1, near, 0.3, 0.4])]
     _render(tmp_path, make_results(CURVES, n=3), tuning=pd.DataFrame(rows))
     report = (tmp_path / "report.md").read_text()
-    assert "lasso-dct (sigma = 0.1): lam at the top of its grid (0.1) at m = 10." in report
+    assert ("lasso-dct (sigma = 0.1): lam at the top of its grid (0.1) at m = 10, where the next value in "
+            "(0.01) scores 100% higher; lasso-pixel (sigma = 0.1): lam at the bottom of its grid (0.001) at "
+            "m = 10, 20, where the next value in (0.01) scores 0.5-2.0% higher.") in report
     assert "| lasso-dct | 10 | 0.1 | 0.001: failed, 0.01: 0.2, 0.1: 0.1* | lam = 0.1 at the top of its grid |" in report
     assert "| lasso-dct | 20 | 0.1 | 0.001: 0.3, 0.01: 0.2*, 0.1: 0.25 |  |" in report
     _render(tmp_path, make_results(CURVES, n=3))
