@@ -61,7 +61,7 @@ def _edges(tuning: pd.DataFrame, detail: bool = False) -> dict[tuple, list]:
     edges: dict[tuple, list] = {}
     for key, group in tuning.groupby(TUNING_KEYS, sort=True):
         scores = {_canonical(json.loads(p)): score for p, score in group.groupby("params")["score"].mean().items()}
-        grid = [json.loads(p) for p in group["params"].unique()]
+        grid = [json.loads(p) for p in scores]
         for params in map(json.loads, group.loc[group["chosen"].astype(bool), "params"].unique()):
             for param, value in params.items():
                 values = sorted({p[param] for p in grid if _numeric(p.get(param))})
