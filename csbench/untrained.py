@@ -194,7 +194,7 @@ class DeepDecoderPrior(Prior):
     kind = "untrained"
     description = "untrained deep decoder (1x1 convs, upsampling, channel norm) fitted to y per image (Heckel-Hand)"
     parameters = {"channels": 8, "levels": 3, "steps": 1500, "lr": 0.01}
-    tuning = {"channels": [4, 8, 12]}
+    tuning = {"channels": [4, 8, 12, 15]}  # up to the widest decoder with fewer weights than 28 x 28 pixels
 
     def recover(self, problem: Problem) -> Tensor:
         return self.fit(problem, [(int(self.params["channels"]), int(self.params["levels"]))])[0]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from csbench.baselines.transforms import Basis
+from csbench.config import make_config
 from csbench.datasets import load_dataset
 from csbench.datasets.random_net import RandomReluGenerator, expansive_widths
 from csbench.errors import CsbenchError
@@ -18,6 +19,7 @@ from csbench.measurements.base import DenseOperator
 from csbench.measurements.gaussian import Gaussian
 from csbench.priors import PriorContext
 from csbench.problem import Problem
+from csbench.runner import Task, tune
 from csbench.theory import rho
 from csbench.untrained import DeepDecoderPrior, parameter_count
 
@@ -213,3 +215,21 @@ def test_deep_decoder_fits_a_smooth_image_with_fewer_weights_than_measurements()
         noise=0.0, generator=torch.Generator().manual_seed(6)))
     together = DeepDecoderPrior(steps=20).recover(problem)
     assert torch.allclose(alone[0], together[1], atol=1e-5)
+
+
+def test_deep_decoder_widths_end_at_the_widest_under_parametrised_decoder():
+    """Heckel & Hand's premise is fewer weights than pixels: the grid's widest decoder keeps it on
+    28 x 28 images and one channel more would not, so tuning is never capped short of it."""
+    prior = DeepDecoderPrior()
+    widest, levels = max(prior.tuning["channels"]), int(prior.params["levels"])
+    assert parameter_count(widest, levels, 1) < 28 * 28 <= parameter_count(widest + 1, levels, 1)
+
+
+def test_deep_decoder_tuning_picks_its_widest_decoder_on_mnist_digits_at_m_100():
+    """The runner's own tuning (8 MNIST validation digits, Gaussian A, sigma = 0.1): near the MNIST
+    headline target the widest decoder scores at least 5% below 12 channels, the old grid's top."""
+    task = Task("mnist", "gaussian", "deep-decoder", 100, 0.1, 0)
+    _, chosen, points = tune(DeepDecoderPrior(), task, make_config(n_validation=8), load_dataset("mnist"))
+    scores = {point["params"]["channels"]: point["score"] for point in points}
+    assert chosen == {"channels": 15}
+    assert scores[15] < 0.95 * scores[12]
