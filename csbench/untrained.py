@@ -45,16 +45,21 @@ def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
 def init_decoder(batch: int, channels: int, levels: int, shape: tuple[int, int, int],
                  generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
     """The fixed input u (B, k, h, w) ~ U(0, 1) and initial weights: mixes (B, L, k, k) and
-    output (B, C, k) ~ N(0, 1/k), scale 1, shift 0. One draw is copied to every instance, so an
-    instance starts the same alone or at any place in a batch (each still fits its own copy)."""
+    output (B, C, k) ~ N(0, 1/k), scale 1, shift 0. Each instance draws its own, in turn, from a
+    stream seeded by one draw of `generator`: independent starts, so a mean over images also
+    averages over starts (one start shared by all moved every image's error alike, by 10-25% at
+    m = 100 on MNIST), and instance i starts the same in any batch of more than i instances."""
     out_channels, height, width = shape
     first = level_sizes(height, width, levels)[0]
-    seed_input = torch.rand(channels, *first, generator=generator)
-    mixes = torch.randn(levels, channels, channels, generator=generator) / math.sqrt(channels)
-    output = torch.randn(out_channels, channels, generator=generator) / math.sqrt(channels)
-    weights = {"mixes": mixes.expand(batch, -1, -1, -1).clone(), "scale": torch.ones(batch, levels, channels),
-               "shift": torch.zeros(batch, levels, channels), "output": output.expand(batch, -1, -1).clone()}
-    return seed_input.expand(batch, -1, -1, -1).clone(), weights
+    seed = torch.randint(2 ** 63 - 1, (), generator=generator, device=generator.device)
+    stream = torch.Generator().manual_seed(int(seed))
+    draws = [(torch.rand(channels, *first, generator=stream),
+              torch.randn(levels, channels, channels, generator=stream) / math.sqrt(channels),
+              torch.randn(out_channels, channels, generator=stream) / math.sqrt(channels)) for _ in range(batch)]
+    seed_input, mixes, output = (torch.stack(parts) for parts in zip(*draws))
+    weights = {"mixes": mixes, "scale": torch.ones(batch, levels, channels),
+               "shift": torch.zeros(batch, levels, channels), "output": output}
+    return seed_input, weights
 
 
 def channel_norm(h: Tensor, scale: Tensor, shift: Tensor, eps: float = 1e-5) -> Tensor:

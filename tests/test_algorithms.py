@@ -210,11 +210,11 @@ def test_deep_decoder_fits_a_smooth_image_with_fewer_weights_than_measurements()
     mse = (x_hat.flatten(1) - x).pow(2).mean(1)
     assert float(mse.max()) < 1e-3                                 # zero image: ~0.1
     problem = measure(x, m, seed=5, dataset="folder")
-    alone = DeepDecoderPrior(steps=20).recover(Problem(        # instance 1 alone, same seed
-        y=problem.y[1:2], operator=DenseOperator(problem.operator.dense()[1:2]), shape=problem.shape,
+    alone = DeepDecoderPrior(steps=20).recover(Problem(        # instance 0 alone, same seed
+        y=problem.y[:1], operator=DenseOperator(problem.operator.dense()[:1]), shape=problem.shape,
         noise=0.0, generator=torch.Generator().manual_seed(6)))
     together = DeepDecoderPrior(steps=20).recover(problem)
-    assert torch.allclose(alone[0], together[1], atol=1e-5)
+    assert torch.allclose(alone[0], together[0], atol=1e-5)
 
 
 def test_deep_decoder_widths_end_at_the_widest_under_parametrised_decoder():
@@ -225,11 +225,11 @@ def test_deep_decoder_widths_end_at_the_widest_under_parametrised_decoder():
     assert parameter_count(widest, levels, 1) < 28 * 28 <= parameter_count(widest + 1, levels, 1)
 
 
-def test_deep_decoder_tuning_picks_its_widest_decoder_on_mnist_digits_at_m_100():
-    """The runner's own tuning (8 MNIST validation digits, Gaussian A, sigma = 0.1): near the MNIST
-    headline target the widest decoder scores at least 5% below 12 channels, the old grid's top."""
-    task = Task("mnist", "gaussian", "deep-decoder", 100, 0.1, 0)
+def test_deep_decoder_tuning_picks_its_widest_decoder_on_mnist_digits_at_m_400():
+    """The runner's own tuning (8 MNIST validation digits, Gaussian A, sigma = 0.1): at m = 400 the
+    widest decoder scores at least 20% below 12 channels, the old grid's top."""
+    task = Task("mnist", "gaussian", "deep-decoder", 400, 0.1, 0)
     _, chosen, points = tune(DeepDecoderPrior(), task, make_config(n_validation=8), load_dataset("mnist"))
     scores = {point["params"]["channels"]: point["score"] for point in points}
     assert chosen == {"channels": 15}
-    assert scores[15] < 0.95 * scores[12]
+    assert scores[15] < 0.8 * scores[12]
