@@ -1,13 +1,14 @@
 """How much one random draw moves a prior's mean error, with starts shared by every image or drawn
 per image, both measured in the same run.
 
-    python benchmarks/bench_start_spread.py [--prior deep-decoder] [--m 100] [--images 64] [--draws 5]
+    python benchmarks/bench_start_spread.py [--prior "deep-decoder[channels=12]"] [--m 100] [--images 64]
+                                            [--draws 5] [--threads T]
 
 A bootstrap CI over images sees the spread of per-image errors, not that of a draw shared by every
 image: one start (or one set of restarts) given to all B images moves all their errors alike. For
 D generator seeds the script recovers the first B MNIST test digits of a task (Gaussian A,
-sigma = 0.1, the prior's default parameters) and prints the mean MSE per draw and the coefficient of
-variation of those means, CV = std / mean, twice: with every image drawing its own start and with
+sigma = 0.1, the prior's parameters as named, e.g. `dcgan` or `deep-decoder[channels=12]`) and
+prints the mean MSE per draw and the coefficient of variation of those means, CV = std / mean, twice: with every image drawing its own start and with
 one start copied to every image (the prior's starts taken from its first instance's draw). The
 deep decoder draws per image (`csbench/untrained.py`); vae, dcgan, pgd-gan, sparsegen and hv
 share their restarts (`initial_latents`), so for them the per-image line patches `initial_latents`
@@ -28,6 +29,7 @@ import csbench.generative.latent as latent
 import csbench.generative.priors as generative_priors
 import csbench.untrained as untrained
 from csbench.metrics import mse
+from csbench.naming import parse_name
 from csbench.runner import Task, _dataset, _prepared_prior, make_problem
 
 
@@ -48,7 +50,7 @@ def shared_decoder(batch: int, channels: int, levels: int, shape: tuple, generat
 
 def schemes(prior: str) -> dict[str, list[tuple[object, str, Callable]]]:
     """{scheme: (module, name, replacement) patches}, none where the prior already draws that way."""
-    if prior == "deep-decoder":
+    if parse_name(prior)[0] == "deep-decoder":
         return {"per image": [], "shared": [(untrained, "init_decoder", shared_decoder)]}
     return {"per image": [(module, "initial_latents", per_image_latents) for module in (latent, generative_priors)],
             "shared": []}
@@ -72,11 +74,13 @@ def spread(prior_name: str, m: int, images: int, draws: int, patches: list) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prior", default="deep-decoder")
+    parser.add_argument("--prior", default="deep-decoder[channels=12]")
     parser.add_argument("--m", type=int, default=100)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--draws", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     cv = {}
     for scheme, patches in schemes(args.prior).items():
         means = spread(args.prior, args.m, args.images, args.draws, patches)
