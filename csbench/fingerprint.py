@@ -6,7 +6,10 @@ the source code of the prior and of every module it imports from its own package
 the files it loads (checkpoints), the measurement model's code, the scoring code, and the test
 and validation images themselves. Change any of these and the task is recomputed.
 
-Code is identified by each source file as the process first read it. The process that runs a task
+Code is identified by what Python runs, not by the text: each source file's syntax tree without its
+docstrings (`code_identity`), so comments, docstrings, blank lines and layout can be edited without
+recomputing anything, and any other change (a constant, a name, an operator) is a new identity.
+Each file is identified as the process first read it. The process that runs a task
 or a theory experiment takes its fingerprint again (runner.task_fingerprint, experiment_fingerprint)
 and sends it back with the result, which is stored only if it matches the one the calling process
 took before the run; the worker also checks afterwards that its files are still the ones on disk
@@ -17,6 +20,7 @@ never puts other code's, weights' or images' numbers under a fingerprint.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
@@ -27,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from csbench.generative.checkpoints import sha256_of
 
 
 def _module_file(module: ModuleType) -> Path | None:
@@ -84,14 +87,57 @@ def _closure(objects: tuple[Any, ...]) -> dict[str, Path]:
     return files
 
 
-_FIRST_READ: dict[Path, str] = {}  # each source file's sha256 when this process first hashed it
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    """The tree with the first statement of each module, class and function body dropped when it is a
+    string (its docstring)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:]
+    return tree
+
+
+def _canonical(node: Any) -> str:
+    """A syntax tree as text: node types, their non-empty fields and constants, no line numbers
+    (`ast.dump` without its version-dependent spelling of empty fields)."""
+    if isinstance(node, ast.AST):
+        fields = (f"{name}={_canonical(value)}" for name, value in ast.iter_fields(node) if value not in (None, []))
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):
+        return f"[{', '.join(map(_canonical, node))}]"
+    return repr(node)
+
+
+_IDENTITIES: dict[str, str] = {}  # sha256 of a source's bytes -> its code identity
+
+
+def code_identity(source: bytes) -> str:
+    """sha256 of Python source as code: of its syntax tree without docstrings (`_canonical`), so the
+    same for any comments, docstrings and layout. Source that does not parse: sha256 of its bytes."""
+    raw = hashlib.sha256(source).hexdigest()
+    if raw not in _IDENTITIES:
+        try:
+            text = _canonical(_without_docstrings(ast.parse(source)))
+        except (SyntaxError, ValueError):
+            _IDENTITIES[raw] = raw
+        else:
+            _IDENTITIES[raw] = hashlib.sha256(text.encode()).hexdigest()
+    return _IDENTITIES[raw]
+
+
+def _identity_on_disk(path: Path) -> str:
+    return code_identity(path.read_bytes())
+
+
+_FIRST_READ: dict[Path, str] = {}  # each source file's code identity when this process first read it
 
 
 def _source_hash(path: Path) -> str:
-    """A source file's sha256 as this process first read it, taken with the code it imported then:
-    a file edited later keeps that identity here (`changed_sources` tells the difference)."""
+    """A source file's code identity as this process first read it, taken with the code it imported
+    then: a file edited later keeps that identity here (`changed_sources` tells the difference)."""
     if path not in _FIRST_READ:
-        _FIRST_READ[path] = sha256_of(path)
+        _FIRST_READ[path] = _identity_on_disk(path)
     return _FIRST_READ[path]
 
 
@@ -99,12 +145,12 @@ def source_reloaded(path: str | Path) -> None:
     """Take a source file's identity afresh once it has been executed again (file plug-ins are, on
     every load)."""
     path = Path(path).resolve()
-    _FIRST_READ[path] = sha256_of(path)
+    _FIRST_READ[path] = _identity_on_disk(path)
 
 
 def code_hash(*objects: Any) -> str:
     """sha256 over the source closure (module_closure) of the classes or modules given, with
-    every base class of a class included: each file as this process first read it."""
+    every base class of a class included: each file's code identity as this process first read it."""
     digest = hashlib.sha256()
     for name, path in sorted(_closure(objects).items()):
         digest.update(name.encode())
@@ -113,9 +159,10 @@ def code_hash(*objects: Any) -> str:
 
 
 def changed_sources(*objects: Any) -> list[str]:
-    """The modules of `code_hash`'s closure whose source file on disk differs from the one this
-    process first read (and runs): results computed now would carry a wrong code identity."""
-    return sorted(name for name, path in _closure(objects).items() if sha256_of(path) != _source_hash(path))
+    """The modules of `code_hash`'s closure whose code on disk differs from the code this process first
+    read (and runs): results computed now would carry a wrong code identity. An edit of comments or
+    docstrings alone is no change."""
+    return sorted(name for name, path in _closure(objects).items() if _identity_on_disk(path) != _source_hash(path))
 
 
 def array_hash(*arrays: np.ndarray) -> str:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from csbench.errors import CsbenchError
+from csbench.fingerprint import source_reloaded
 from csbench.naming import NAME_PATTERN, format_name, parse_name
 from csbench.problem import Problem
 
@@ -263,8 +264,6 @@ def load_plugin(spec: str) -> list[type[Prior]]:
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_name] = module
             module_spec.loader.exec_module(module)
-            from csbench.fingerprint import source_reloaded  # here: fingerprint imports the model zoo
-
             source_reloaded(path)  # executed afresh: its identity is the file as it is now
         else:
             module = importlib.import_module(target)

@@ -20,7 +20,8 @@ import torch
 from csbench.config import RunConfig
 from csbench.datasets import Dataset, dataset_signature, load_dataset
 from csbench.errors import CsbenchError
-from csbench.fingerprint import array_hash, changed_sources, code_hash, combine, sha256_of
+from csbench.fingerprint import array_hash, changed_sources, code_hash, combine
+from csbench.generative.checkpoints import sha256_of
 from csbench.measurements import get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused

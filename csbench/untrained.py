@@ -47,8 +47,9 @@ def init_decoder(batch: int, channels: int, levels: int, shape: tuple[int, int, 
     """The fixed input u (B, k, h, w) ~ U(0, 1) and initial weights: mixes (B, L, k, k) and
     output (B, C, k) ~ N(0, 1/k), scale 1, shift 0. Each instance draws its own, in turn, from a
     stream seeded by one draw of `generator`: independent starts, so a mean over images also
-    averages over starts (one start shared by all moved every image's error alike, by 10-25% at
-    m = 100 on MNIST), and instance i starts the same in any batch of more than i instances."""
+    averages over starts (one start shared by all moved every image's error alike: over five draws
+    the mean of 64 MNIST digits at m = 100 varied by 21%, against 4.7% with a start per image), and
+    instance i starts the same in any batch of more than i instances."""
     out_channels, height, width = shape
     first = level_sizes(height, width, levels)[0]
     seed = torch.randint(2 ** 63 - 1, (), generator=generator, device=generator.device)

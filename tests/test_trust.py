@@ -63,6 +63,50 @@ def test_a_changed_plugin_is_recomputed_never_reused(tmp_path, capsys):
     assert (second.mse != first.mse).all()
 
 
+def test_a_plugin_with_other_comments_docstrings_or_layout_is_reused_and_other_code_recomputed(tmp_path, capsys):
+    """The identity of code is its syntax without docstrings: rewording the docstring, adding
+    comments and blank lines and re-wrapping a statement reuses every stored result; a string that
+    is code (the description) is a change like any other."""
+    plugin, out = tmp_path / "scaled.py", tmp_path / "run"
+    assert run(out, write_prior(plugin, 0.5)) == 0
+    first = stored(out)
+    edited = (PRIOR.replace("SCALE", "0.5")
+              .replace('"""x = scale * A^T y, clipped; fails while $CSBENCH_TEST_FAIL is set."""',
+                       '"""Back-projection, scaled and clipped to [0, 1]."""\n\n    # a comment')
+              .replace("x = self.params[\"scale\"] * problem.operator.adjoint(problem.y)",
+                       "x = (self.params[\"scale\"]  # scale\n                 * problem.operator.adjoint(problem.y))\n"))
+    assert edited.count("Back-projection") == 1 and edited.count("# scale") == 1
+    plugin.write_text(edited)
+    capsys.readouterr()
+    assert run(out, str(plugin)) == 0
+    pd.testing.assert_frame_equal(stored(out), first)
+    assert "rerun" not in capsys.readouterr().err
+    plugin.write_text(edited.replace('description = "scaled back-projection"', 'description = "scaled A^T y"'))
+    assert run(out, str(plugin)) == 0
+    assert "1 stored task(s) are rerun" in capsys.readouterr().err
+
+
+def test_code_identity_ignores_docstrings_comments_and_layout_only():
+    from csbench.fingerprint import code_identity
+
+    source = textwrap.dedent('''
+        """Module."""
+        def f(x, y=2):
+            """Doc."""
+            return x * y
+        ''')
+    same = ['"""Another module docstring."""\n' + source.split('"""Module."""')[1],
+            source.replace('"""Doc."""', '"""Doc, reworded."""\n    # a comment\n'),
+            source.replace("return x * y", "return (x\n            * y)  # wrapped"),
+            source.replace('    """Doc."""\n', "") + "\n\n# trailing comment\n"]
+    other = [source.replace("y=2", "y=3"), source.replace("x * y", "y * x"), source.replace("def f", "def g"),
+             source.replace('    """Doc."""\n    return x * y', '    return x * y\n    """Doc."""'),  # not a docstring
+             source + "z = 1\n", source.replace("return x * y", "return x * y +")]                # a syntax error
+    identity = code_identity(source.encode())
+    assert [code_identity(text.encode()) for text in same] == [identity] * len(same)
+    assert len({identity, *(code_identity(text.encode()) for text in other)}) == 1 + len(other)
+
+
 def test_failed_tasks_are_reported_exit_1_and_heal_on_a_rerun(tmp_path, capsys, monkeypatch):
     plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
     monkeypatch.setenv("CSBENCH_TEST_FAIL", "1")
@@ -374,7 +418,7 @@ def test_a_worker_with_another_installation_does_not_store_its_experiment(tmp_pa
     for name in ("datasets", "baselines"):                     # laid out as pip installs them
         shutil.copytree(name, other / "csbench" / name, ignore=ignore)
     landscape = other / "csbench" / "experiments" / "landscape.py"
-    landscape.write_text(landscape.read_text() + "\n# another version of the experiment\n")
+    landscape.write_text(landscape.read_text() + "\nANOTHER_VERSION = True\n")   # code, not a comment
     plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
     (tmp_path / "small.toml").write_text("experiment-scale = 0.1\n")
     with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
@@ -451,6 +495,9 @@ def test_a_long_lived_worker_does_not_store_old_code_under_new_code(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     first = _long_lived_task("shrink", "shrink_prior:Shrink")
     assert first.status == "ok"
+    package.write_text(source.replace('name = "shrink"', '"""Shrunk back-projection."""\n'
+                                      '    name = "shrink"  # a comment'))                   # the same code
+    assert _long_lived_task("shrink", "shrink_prior:Shrink").status == "ok"
     package.write_text(source.replace("FACTOR = 0.5", "FACTOR = 0.25"))   # the module stays imported
     stale = _long_lived_task("shrink", "shrink_prior:Shrink")
     assert stale.status == "failed" and {row["status"] for row in stale.rows} == {"failed"}
