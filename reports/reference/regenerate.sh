@@ -4,10 +4,11 @@
 # mnist/ and fashion-mnist/ are the `paper` preset (300 test images, 11 priors, phase and landscape
 # experiments at scale 2). The committed ones ran their 99 tasks per dataset on one NVIDIA H200
 # (`--device cuda --workers 8`, both datasets at once: 7 minutes of wall time) and the experiments on
-# 2 CPU cores (each report's "ran on" rows); TV's, the Lasso's and the deep decoder's tasks were rerun
-# on 2 CPU cores after their solvers or grids changed (`--priors lasso-pixel,lasso-dct,lasso-wavelet
-# --experiments none`, likewise `--priors deep-decoder` in mnist-all-priors, with the store's run config
-# put back afterwards). On 2 CPU cores alone a dataset takes 72 minutes:
+# 2 CPU cores (each report's "ran on" rows); TV's, the Lasso's, the deep decoder's and SparseGen's tasks
+# were rerun on 2 CPU cores after their solvers or grids changed (`--priors lasso-pixel,lasso-dct,lasso-wavelet
+# --experiments none`, likewise `--priors deep-decoder` and `--priors sparsegen`, in mnist-paper-cpu and
+# mnist-all-priors too, with the store's run config put back afterwards; the same rows from mnist/ and
+# mnist-paper-cpu/ are bit for bit equal). On 2 CPU cores alone a dataset takes 72 minutes:
 # mnist-paper-cpu/ is the whole MNIST preset so run (4,322 s, 8,517 task-seconds), checked against mnist/.
 # A run that is stopped resumes where it was when the same command is given again.
 set -euo pipefail
