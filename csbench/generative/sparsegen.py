@@ -63,7 +63,7 @@ class SparseGenPrior(GenerativePrior):
     name = "sparsegen"
     description = "x = G(z) + v, v sparse in Haar wavelets: ||A x - y||^2 + lam ||Psi^T v||_1 (Dhar-Grover-Ermon)"
     parameters = {"model": None, "lam": 0.1, "penalty": 0.001, "steps": 1000, "lr": 0.05, "restarts": 2}
-    tuning = {"lam": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]}
+    tuning = {"lam": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]}   # m = 750 picks 0.003 (README, Fairness)
 
     def recover(self, problem: Problem) -> Tensor:
         return self.recover_lams(problem, [float(self.params["lam"])])[0]
