@@ -17,9 +17,9 @@ from csbench.generative.pgd import PGDGANPrior
 from csbench.generative.sparsegen import SparseGenPrior
 from csbench.measurements.base import DenseOperator
 from csbench.measurements.gaussian import Gaussian
-from csbench.priors import PriorContext, SealedDataset
+from csbench.priors import PriorContext
 from csbench.problem import Problem
-from csbench.runner import Task, tune
+from csbench.runner import Task, _prepared_prior, tune
 from csbench.theory import rho
 from csbench.untrained import DeepDecoderPrior, parameter_count
 
@@ -241,8 +241,7 @@ def test_sparsegen_tuning_finds_its_best_lam_at_m_750_inside_its_grid():
     preset's 32 digits, 25% on Fashion-MNIST's), and the grid's new bottom, 0.001, at least 3x
     higher (measured: 9.9x), so the best lam lies inside the grid, not at its edge."""
     data = load_dataset("mnist")
-    prior = SparseGenPrior()
-    prior.setup(PriorContext(dataset=SealedDataset(data), shape=tuple(data.shape), device="cpu", seed=0))
+    prior = _prepared_prior("sparsegen", data, "cpu", 0, ())                     # set up as a worker does
     _, chosen, points = tune(prior, Task("mnist", "gaussian", "sparsegen", 750, 0.1, 0), make_config(n_validation=8), data)
     scores = {point["params"]["lam"]: point["score"] for point in points}
     assert chosen == {"lam": 0.003} and min(scores) == 0.001
