@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--against", help="a reference run directory to compare with")
     r.add_argument("--fail-on-regression", action="store_true",
                    help="with --against: exit 1 when a (prior, m, noise) error is worse beyond both CIs")
+    r.add_argument("--plugin", action="append",
+                   help="module:Class or path/to/file.py of a plug-in prior in the run, so that its stored "
+                        "results are checked against its current code (repeatable)")
 
     k = sub.add_parser("check", help="contract tests for a prior plug-in")
     k.add_argument("plugin", help="module:Class, path/to/file.py, or a registered prior name[key=value,...]")
@@ -101,6 +104,8 @@ def _compare(args: argparse.Namespace) -> int:
         raise CsbenchError(f"interrupted; finished tasks are saved in {config.out}, "
                            "rerun the same command to resume") from None
     print(console_summary(outcome.out))
+    for note in outcome.stale.lines():
+        print(f"note: {note}", file=sys.stderr)
     print(claim_line(outcome.out))
     print(f"report: {outcome.out / 'report.html'}")
     for prior, errors in outcome.failures.items():
@@ -139,7 +144,10 @@ def _report(args: argparse.Namespace) -> int:
         raise CsbenchError(f"{args.against} holds no summary.csv to compare against")
     if args.fail_on_regression and not args.against:
         raise CsbenchError("--fail-on-regression needs --against REFERENCE_DIR")
-    comparison = write_outputs(out, against=Path(args.against) if args.against else None)
+    notes = _stale_notes(out, args.plugin or ())
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    comparison = write_outputs(out, against=Path(args.against) if args.against else None, notes=notes)
     print(claim_line(out))
     if comparison is not None:
         table = comparison_table(comparison)
@@ -148,6 +156,22 @@ def _report(args: argparse.Namespace) -> int:
             print(table.to_string(index=False))
     print(f"report: {out / 'report.html'}")
     return 1 if args.fail_on_regression and comparison["worse"].any() else 0
+
+
+def _stale_notes(out: Path, plugins: tuple[str, ...]) -> list[str]:
+    """`Staleness.lines` of the run stored in `out` against this checkout, with `plugins` (the
+    report's --plugin) loaded: a report never imports the code a run directory names by itself."""
+    from csbench.compare import stale_results
+    from csbench.priors import load_plugin
+    from csbench.store import ResultStore
+
+    for plugin in plugins:
+        load_plugin(plugin)
+    store = ResultStore(out / "results.sqlite", read_only=True)
+    try:
+        return stale_results(store, store.meta().get("config", {})).lines()
+    finally:
+        store.close()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -2,7 +2,10 @@
 
 A stored task is reused only while its fingerprint (csbench/fingerprint.py) matches: change a
 prior's code, parameters or checkpoint, or the images, and it is recomputed. Failed tasks are
-retried on every run. The output directory is locked while a run writes into it.
+retried on every run. Stored results outside the run's grid (another prior, m or noise level of
+an earlier run into the same directory) are reported as stored, and named when this checkout
+would not reproduce them (`stale_results`). The output directory is locked while a run writes
+into it.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,12 +24,13 @@ import torch
 from tqdm import tqdm
 
 from csbench import __version__
-from csbench.config import RunConfig
+from csbench.config import DEVICES, RunConfig
 from csbench.datasets import load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
 from csbench.measurements import get_measurement
-from csbench.priors import load_plugin, make_prior
+from csbench.naming import parse_name
+from csbench.priors import load_plugin, make_prior, registry
 from csbench.report import write_outputs
 from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, experiment_fingerprint, failed_result,
                             images_hash, longest_first, task_fingerprint, task_grid)
@@ -37,10 +42,36 @@ OVERSAMPLING = 16  # nonlinear links (one-bit, phaseless) may take up to 16 n me
 
 
 @dataclass
+class Staleness:
+    """Stored results that this checkout would not reproduce as stored: the report shows them as
+    they were computed, and says so (`lines`)."""
+
+    tasks: dict[str, int] = field(default_factory=dict)       # prior -> its stored tasks of other code
+    experiments: list[str] = field(default_factory=list)      # stored experiments of other code
+    unchecked: dict[str, str] = field(default_factory=dict)   # prior -> why it could not be checked
+
+    def lines(self) -> list[str]:
+        """One sentence per finding, for the console and the report; none when all is current."""
+        lines = []
+        if self.tasks:
+            counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(self.tasks.items()))
+            lines.append(f"{sum(self.tasks.values())} stored task(s) were computed by other code, parameters, "
+                         f"checkpoints or images than this checkout's ({counts}); they are reported as stored, "
+                         "and `csbench compare` with those priors into this directory recomputes them")
+        if self.experiments:
+            lines.append(f"stored experiment(s) {', '.join(self.experiments)} were computed by other code, "
+                         "scale or seed than this run's; a `compare` that runs them recomputes them")
+        lines += [f"{prior}: its stored tasks were not checked against this checkout ({why})"
+                  for prior, why in sorted(self.unchecked.items())]
+        return lines
+
+
+@dataclass
 class RunOutcome:
     out: Path
     failures: dict[str, list[str]] = field(default_factory=dict)  # prior -> error of each failed task
     recomputed: int = 0  # stored tasks rerun because what produced them changed
+    stale: Staleness = field(default_factory=Staleness)  # stored results it did not redo
 
 
 def validate(config: RunConfig) -> None:
@@ -143,10 +174,50 @@ def compare(config: RunConfig, fresh: bool = False) -> RunOutcome:
         store = _open_store(out, config, fresh)
         try:
             outcome = _run(config, store, out)
+            outcome.stale = stale_results(store, json.loads(json.dumps(config.to_dict())))
         finally:
             store.close()
-        write_outputs(out)
+        write_outputs(out, notes=outcome.stale.lines())
     return outcome
+
+
+def stale_results(store: ResultStore, config: dict) -> Staleness:
+    """The results in `store` that `compare` with `config` (a stored run's, as JSON) would not
+    reuse on any device: finished tasks whose fingerprint is none of those this process gives
+    their prior on cpu or cuda, and experiments whose fingerprint is not this code's at the
+    config's scale and seed. A prior that cannot be built here (a plug-in not loaded) or a
+    dataset that no longer loads leaves its tasks `unchecked`, with why."""
+    staleness, finished = Staleness(), store.finished()
+    priors = sorted({key[2] for key in finished})
+    try:
+        data = load_dataset(config["dataset"])
+        images = images_hash(data, config["n_images"], config["n_validation"])
+    except (CsbenchError, KeyError) as exc:
+        why = str(exc) if isinstance(exc, CsbenchError) else "the store holds no run configuration"
+        staleness.unchecked = dict.fromkeys(priors, why)
+        return staleness
+    current: dict[tuple, set[str]] = {}
+    counts = Counter()
+    for (_, measurement, prior, *_), fingerprint in finished.items():
+        if prior in staleness.unchecked:
+            continue
+        if parse_name(prior, "prior")[0] not in registry():
+            staleness.unchecked[prior] = "not a prior known here: a plug-in not loaded (`--plugin`)"
+            continue
+        if (prior, measurement) not in current:
+            try:
+                current[prior, measurement] = {task_fingerprint(prior, data, images, measurement, device)
+                                               for device in DEVICES}
+            except Exception as exc:  # a plug-in of an earlier run that no longer builds: say so, report on
+                staleness.unchecked[prior] = str(exc) if isinstance(exc, CsbenchError) else f"{type(exc).__name__}: {exc}"
+                continue
+        counts[prior] += fingerprint not in current[prior, measurement]
+    staleness.tasks = {prior: n for prior, n in counts.items() if n}
+    seeds = config.get("seeds") or [0]
+    experiment_print = experiment_fingerprint(config.get("experiment_scale", 1.0), seeds[0])
+    staleness.experiments = sorted(name for name, fingerprint in store.experiment_fingerprints().items()
+                                   if fingerprint != experiment_print)
+    return staleness
 
 
 def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
@@ -157,9 +228,11 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     prints = {spec: task_fingerprint(spec, data, images, config.measurement, config.device) for spec in config.priors}
     done = store.finished()
     todo = [task for task in grid if done.get(task.key) != prints[task.prior]]
-    outcome = RunOutcome(out, recomputed=sum(task.key in done for task in todo))
+    rerun = Counter(task.prior for task in todo if task.key in done)
+    outcome = RunOutcome(out, recomputed=sum(rerun.values()))
     if outcome.recomputed:
-        print(f"{outcome.recomputed} stored task(s) are rerun: the prior, its parameters, code or "
+        counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(rerun.items()))
+        print(f"{outcome.recomputed} stored task(s) are rerun ({counts}): the prior, its parameters, code or "
               "checkpoint, or the images changed since they were computed", file=sys.stderr)
     experiment_print = experiment_fingerprint(config.experiment_scale, config.seeds[0]) if config.experiments else ""
     stored = store.experiment_fingerprints()

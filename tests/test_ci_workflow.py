@@ -122,6 +122,12 @@ def test_regressions_gate_the_job_only_when_asked(gate):
     assert (command + " --fail-on-regression" in against) is gate and command in against
 
 
+def test_the_comparison_with_the_reference_checks_the_plugins_results_against_its_code():
+    steps = rendered_steps({"reference": "ci/reference", "plugin-file": "my_prior.py"})
+    against = step_named(steps, "report --against")[1]
+    assert "report reports/ci --against ci/reference --plugin my_prior.py" in against
+
+
 def test_a_failing_command_fails_its_step_through_the_tee():
     job = load(REUSABLE)["jobs"]["csbench"]
     assert job["defaults"]["run"]["shell"] == "bash"  # Actions runs it with -eo pipefail

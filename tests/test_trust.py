@@ -3,6 +3,8 @@ failed tasks heal on a rerun, runs do not mix, and a prior cannot reach the test
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import textwrap
 
 import pandas as pd
@@ -84,6 +86,53 @@ def test_a_plugin_with_other_comments_docstrings_or_layout_is_reused_and_other_c
     plugin.write_text(edited.replace('description = "scaled back-projection"', 'description = "scaled A^T y"'))
     assert run(out, str(plugin)) == 0
     assert "1 stored task(s) are rerun" in capsys.readouterr().err
+
+
+def test_a_report_says_which_stored_results_this_checkout_would_not_reproduce(tmp_path, capsys):
+    """`report` after an edit, and `compare` over part of a stored grid, show stored numbers of
+    older code: they name them (console and report) instead of passing them off as current; a
+    plug-in's results are checked only when the report is given the plug-in (`--plugin`)."""
+    plugin, out = tmp_path / "scaled.py", tmp_path / "run"
+    assert run(out, write_prior(plugin, 0.5), "--m", "50,100") == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--plugin", str(plugin)]) == 0
+    assert "note:" not in capsys.readouterr().err and "Not current" not in (out / "report.md").read_text()
+    write_prior(plugin, 0.25)
+    fresh = subprocess.run([sys.executable, "-m", "csbench", "report", str(out)], capture_output=True, text=True)
+    assert fresh.returncode == 0                             # a new process: the plug-in is not imported unasked
+    assert ("note: scaled-backprojection: its stored tasks were not checked against this checkout (not a prior "
+            "known here: a plug-in not loaded (`--plugin`))") in fresh.stderr
+    stale = ("2 stored task(s) were computed by other code, parameters, checkpoints or images than this "
+             "checkout's (scaled-backprojection: 2)")
+    assert main(["report", str(out), "--plugin", str(plugin)]) == 0
+    assert stale in capsys.readouterr().err
+    assert f"**Not current.** {stale}" in (out / "report.md").read_text()
+    assert run(out, str(plugin), "--m", "50") == 0           # recomputes m = 50, keeps m = 100 as stored
+    err = capsys.readouterr().err
+    assert "1 stored task(s) are rerun (scaled-backprojection: 1)" in err
+    assert stale.replace("2", "1") in err and stale.replace("2", "1") in (out / "report.md").read_text()
+    assert run(out, str(plugin), "--m", "50,100") == 0
+    assert "Not current" not in (out / "report.md").read_text()
+
+
+def test_a_stored_task_of_this_code_on_another_device_is_current(tmp_path, capsys):
+    """A reference may hold rows computed on a GPU: with the same code they are current, whatever
+    the device of the run that last wrote the store; any other fingerprint is not."""
+    from csbench.datasets import load_dataset
+    from csbench.runner import images_hash, task_fingerprint
+
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    assert run(out, plugin) == 0
+    data = load_dataset("mnist")
+    cuda = task_fingerprint("scaled-backprojection", data, images_hash(data, 2, 16), "gaussian", "cuda")
+    connection = sqlite3.connect(out / "results.sqlite")
+    for fingerprint, current in ((cuda, True), ("other code", False), (None, False)):
+        with connection:
+            connection.execute("UPDATE tasks SET fingerprint = ?", (fingerprint,))
+        capsys.readouterr()
+        assert main(["report", str(out), "--plugin", plugin]) == 0
+        assert ("1 stored task(s) were computed by other code" not in capsys.readouterr().err) == current
+    connection.close()
 
 
 def test_code_identity_ignores_docstrings_comments_and_layout_only():
@@ -246,9 +295,14 @@ def test_experiments_are_stored_with_their_identity_and_rerun_when_it_changes(tm
     assert connection.execute("SELECT table_json FROM experiments").fetchone() == (stale,)
     with connection:
         connection.execute("UPDATE experiments SET fingerprint = 'from older code'")
+    capsys.readouterr()
+    assert main(["report", str(out), "--plugin", plugin]) == 0   # a report says what it shows is not current
+    note = "stored experiment(s) landscape were computed by other code, scale or seed"
+    assert note in capsys.readouterr().err and note in (out / "report.md").read_text()
     assert run(out, plugin, *extra) == 0                     # another identity: recomputed
     assert connection.execute("SELECT table_json FROM experiments").fetchone() == (table,)
     assert "landscape" in (out / "report.md").read_text().lower()
+    assert "Not current" not in (out / "report.md").read_text()
 
 
 def test_an_experiments_identity_covers_the_code_that_computes_its_tables_and_not_its_figures():
