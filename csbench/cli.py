@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--task-timeout", type=float, help="seconds a task may run before it is marked failed")
     c.add_argument("--experiments", help="theory experiments: phase,landscape or none (default: the "
                    "preset's, none when --priors/--m/... choose the grid without --preset)")
+    c.add_argument("--dry-run", action="store_true",
+                   help="print what would be reused, rerun or computed anew per prior, and run nothing")
     c.add_argument("--fresh", action="store_true", help="discard the results stored in --out first")
     c.add_argument("--allow-failures", action="store_true", help="exit 0 even when some tasks failed")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,9 +96,16 @@ def _compare(args: argparse.Namespace) -> int:
         workers=args.workers, device=args.device, plugins=args.plugin,
         task_timeout=args.task_timeout, quiet=args.quiet or None,
         experiments=None if experiments is None else ("" if experiments == "none" else experiments))
-    from csbench.compare import compare  # after the options are checked: bad input fails at once
+    from csbench.compare import compare, dry_run  # after the options are checked: bad input fails at once
     from csbench.console import console_summary
     from csbench.report import claim_line
+
+    if args.dry_run:
+        if args.fresh:
+            raise CsbenchError("--dry-run and --fresh: a dry run discards nothing; drop one")
+        table = dry_run(config).table()
+        print(f"dry run into {config.out} (nothing is computed or written):\n{table}")
+        return 0
 
     try:
         outcome = compare(config, fresh=args.fresh)

@@ -25,14 +25,14 @@ from tqdm import tqdm
 
 from csbench import __version__
 from csbench.config import DEVICES, RunConfig
-from csbench.datasets import load_dataset
+from csbench.datasets import Dataset, load_dataset
 from csbench.errors import CsbenchError
 from csbench.executors import EXECUTORS
 from csbench.measurements import get_measurement
 from csbench.naming import parse_name
 from csbench.priors import load_plugin, make_prior, registry
 from csbench.report import write_outputs
-from csbench.runner import (ExperimentJob, ExperimentResult, TaskResult, experiment_fingerprint, failed_result,
+from csbench.runner import (ExperimentJob, ExperimentResult, Task, TaskResult, experiment_fingerprint, failed_result,
                             images_hash, longest_first, task_fingerprint, task_grid)
 from csbench.store import TASK_KEY, ResultStore
 
@@ -155,15 +155,23 @@ def _open_store(out: Path, config: RunConfig, fresh: bool) -> ResultStore:
     if fresh and path.exists():
         path.unlink()
     store = ResultStore(path)
+    try:
+        _check_resumable(store, config, out)
+    except CsbenchError:
+        store.close()
+        raise
+    return store
+
+
+def _check_resumable(store: ResultStore, config: RunConfig, out: Path) -> None:
+    """A CsbenchError when `store` holds a run that `config` cannot resume (RESUME_KEYS differ)."""
     stored = store.meta().get("config")
     if stored:
         now = json.loads(json.dumps(config.to_dict()))
         clash = [k for k in RESUME_KEYS if stored.get(k) != now.get(k)]
         if clash:
-            store.close()
             raise CsbenchError(f"{out} holds a run with different {', '.join(clash)}; rerun with the same "
                                "settings to resume, add --fresh to discard it, or use another --out")
-    return store
 
 
 def compare(config: RunConfig, fresh: bool = False) -> RunOutcome:
@@ -220,23 +228,78 @@ def stale_results(store: ResultStore, config: dict) -> Staleness:
     return staleness
 
 
+@dataclass
+class Plan:
+    """What `compare` does with a store: each task of the grid is `stored` (its fingerprint
+    matches: reused), `rerun` (stored by other code, parameters, checkpoints or images), `retry`
+    (failed before) or `new`; experiments missing or of other code are run."""
+
+    images: str                          # `images_hash` of the run's test and validation images
+    prints: dict[str, str]               # prior -> this checkout's task fingerprint
+    experiment_print: str
+    todo: list[Task] = field(default_factory=list)
+    fates: dict[str, Counter] = field(default_factory=dict)   # prior -> Counter over the four fates
+    experiments: list[str] = field(default_factory=list)      # to run
+    stored_seconds: float = 0.0          # what the tasks to rerun or retry took when stored
+
+    def table(self) -> str:
+        """Tasks per prior and fate, then one line on what is computed."""
+        fates = ("stored", "rerun", "retry", "new")
+        width = max([5, *map(len, self.fates)])
+        lines = [f"{'prior':<{width}}  " + "  ".join(f"{fate:>6}" for fate in fates)]
+        lines += [f"{prior:<{width}}  " + "  ".join(f"{counts[fate]:>6}" for fate in fates)
+                  for prior, counts in self.fates.items()]
+        total = sum(sum(counts.values()) for counts in self.fates.values())
+        took = f"; the stored ones took {self.stored_seconds:.0f} task-seconds then" if self.stored_seconds else ""
+        lines.append(f"{len(self.todo)} of {total} task(s) to compute{took}; "
+                     f"experiments to run: {', '.join(self.experiments) or 'none'}")
+        return "\n".join(lines)
+
+
+def plan(config: RunConfig, store: ResultStore, data: Dataset) -> Plan:
+    """The `Plan` of running `config` into `store` with this checkout."""
+    images = images_hash(data, config.n_images, config.n_validation)
+    prints = {spec: task_fingerprint(spec, data, images, config.measurement, config.device) for spec in config.priors}
+    experiment_print = experiment_fingerprint(config.experiment_scale, config.seeds[0]) if config.experiments else ""
+    result = Plan(images, prints, experiment_print, fates={spec: Counter() for spec in config.priors})
+    done, seconds = store.finished(), store.task_seconds()
+    for task in task_grid(config):
+        if done.get(task.key) == prints[task.prior]:
+            fate = "stored"
+        else:
+            fate = "rerun" if task.key in done else "retry" if task.key in seconds else "new"
+            result.todo.append(task)
+            result.stored_seconds += seconds.get(task.key) or 0.0
+        result.fates[task.prior][fate] += 1
+    stored = store.experiment_fingerprints()
+    result.experiments = [name for name in config.experiments if stored.get(name) != experiment_print]
+    return result
+
+
+def dry_run(config: RunConfig) -> Plan:
+    """The `Plan` of `compare(config)`, computing and writing nothing (not even `--out`); a run it
+    could not resume is refused as `compare` refuses it."""
+    validate(config)
+    path = Path(config.out) / "results.sqlite"
+    store = ResultStore(path, read_only=True) if path.is_file() else ResultStore(":memory:")
+    try:
+        _check_resumable(store, config, Path(config.out))
+        return plan(config, store, load_dataset(config.dataset))
+    finally:
+        store.close()
+
+
 def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     data = load_dataset(config.dataset)
     store.write_truth(config.dataset, data.split("test", min(config.reconstructions, config.n_images)).numpy())
-    grid = task_grid(config)
-    images = images_hash(data, config.n_images, config.n_validation)
-    prints = {spec: task_fingerprint(spec, data, images, config.measurement, config.device) for spec in config.priors}
-    done = store.finished()
-    todo = [task for task in grid if done.get(task.key) != prints[task.prior]]
-    rerun = Counter(task.prior for task in todo if task.key in done)
+    grid, work = task_grid(config), plan(config, store, data)
+    todo, pending, images, prints = work.todo, work.experiments, work.images, work.prints
+    rerun = {prior: counts["rerun"] for prior, counts in work.fates.items() if counts["rerun"]}
     outcome = RunOutcome(out, recomputed=sum(rerun.values()))
     if outcome.recomputed:
         counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(rerun.items()))
         print(f"{outcome.recomputed} stored task(s) are rerun ({counts}): the prior, its parameters, code or "
               "checkpoint, or the images changed since they were computed", file=sys.stderr)
-    experiment_print = experiment_fingerprint(config.experiment_scale, config.seeds[0]) if config.experiments else ""
-    stored = store.experiment_fingerprints()
-    pending = [name for name in config.experiments if stored.get(name) != experiment_print]
     sessions = store.sessions()
     session = {**environment(config.device), "device": config.device, "executor": config.executor,
                "workers": config.workers}
@@ -253,11 +316,11 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
 
         for result in EXECUTORS[config.executor](jobs, config, show):
             if isinstance(result, ExperimentResult):
-                if result.status == "ok" and result.fingerprint != experiment_print:
+                if result.status == "ok" and result.fingerprint != work.experiment_print:
                     why = f"its worker ran other code than this run fingerprinted: {_WHY_OTHER_CODE}"
                     result = ExperimentResult(result.task, "failed", result.seconds, error=why)
                 if result.status == "ok":
-                    store.write_experiment(result.task.name, result.table, experiment_print)
+                    store.write_experiment(result.task.name, result.table, work.experiment_print)
                 else:
                     outcome.failures[result.task.label] = [result.error]
             else:

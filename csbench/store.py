@@ -127,6 +127,11 @@ class ResultStore:
                                  "WHERE status IN ('ok', 'skipped')").fetchall()
         return {(d, ms, p, int(m), float(s), int(sd)): fp or "" for d, ms, p, m, s, sd, fp in rows}
 
+    def task_seconds(self) -> dict[tuple, float | None]:
+        """{task key: seconds it took} of every stored task, failed ones included."""
+        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, seconds FROM tasks").fetchall()
+        return {(d, ms, p, int(m), float(s), int(sd)): seconds for d, ms, p, m, s, sd, seconds in rows}
+
     def experiment_fingerprints(self) -> dict[str, str]:
         """{experiment name: fingerprint} of the stored experiments ("" if stored without one)."""
         fingerprint = "fingerprint" if "fingerprint" in self._columns("experiments") else "''"

@@ -115,6 +115,36 @@ def test_a_report_says_which_stored_results_this_checkout_would_not_reproduce(tm
     assert "Not current" not in (out / "report.md").read_text()
 
 
+def test_a_dry_run_tells_per_prior_what_compare_would_reuse_rerun_retry_or_compute_and_runs_nothing(
+        tmp_path, capsys, monkeypatch):
+    plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
+    assert run(out, plugin, "--m", "50,100") == 0
+    monkeypatch.setenv("CSBENCH_TEST_FAIL", "1")
+    assert run(out, plugin, "--m", "200") == 1               # stored as failed
+    monkeypatch.delenv("CSBENCH_TEST_FAIL")
+    connection = sqlite3.connect(out / "results.sqlite")
+    with connection:
+        connection.execute("UPDATE tasks SET fingerprint = 'older code' WHERE m = 100")
+    (took,), = connection.execute("SELECT SUM(seconds) FROM tasks WHERE m IN (100, 200)").fetchall()
+    connection.close()
+    before = {name: (out / name).read_bytes() for name in ("results.sqlite", "report.md")}
+    capsys.readouterr()
+    assert run(out, plugin, "--m", "25,50,100,200", "--dry-run") == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].split() == ["prior", "stored", "rerun", "retry", "new"]
+    assert printed[2].split() == ["scaled-backprojection", "1", "1", "1", "1"]
+    assert printed[3] == (f"3 of 4 task(s) to compute; the stored ones took {took:.0f} task-seconds then; "
+                          "experiments to run: none")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert run(out, plugin, "--m", "25,50,100,200") == 0
+    assert "1 stored task(s) are rerun (scaled-backprojection: 1)" in capsys.readouterr().err
+    assert run(out, plugin, "--m", "25,50,100,200", "--dry-run") == 0
+    assert capsys.readouterr().out.splitlines()[2].split() == ["scaled-backprojection", "4", "0", "0", "0"]
+    assert run(tmp_path / "new", plugin, "--dry-run") == 0 and not (tmp_path / "new").exists()
+    assert run(out, plugin, "--n-images", "3", "--dry-run") == 2   # refused as compare refuses it
+    assert "holds a run with different n_images" in capsys.readouterr().err
+
+
 def test_a_stored_task_of_this_code_on_another_device_is_current(tmp_path, capsys):
     """A reference may hold rows computed on a GPU: with the same code they are current, whatever
     the device of the run that last wrote the store; any other fingerprint is not."""
