@@ -113,7 +113,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise CsbenchError(f"interrupted; finished tasks are saved in {config.out}, "
                            "rerun the same command to resume") from None
     print(console_summary(outcome.out))
-    for note in outcome.stale.lines():
+    for _, note in outcome.stale.notes():
         print(f"note: {note}", file=sys.stderr)
     print(claim_line(outcome.out))
     print(f"report: {outcome.out / 'report.html'}")
@@ -153,8 +153,10 @@ def _report(args: argparse.Namespace) -> int:
         raise CsbenchError(f"{args.against} holds no summary.csv to compare against")
     if args.fail_on_regression and not args.against:
         raise CsbenchError("--fail-on-regression needs --against REFERENCE_DIR")
-    notes = _stale_notes(out, args.plugin or ())
-    for note in notes:
+    from csbench.compare import stored_staleness
+
+    notes = stored_staleness(out, tuple(args.plugin or ())).notes()
+    for _, note in notes:
         print(f"note: {note}", file=sys.stderr)
     comparison = write_outputs(out, against=Path(args.against) if args.against else None, notes=notes)
     print(claim_line(out))
@@ -165,22 +167,6 @@ def _report(args: argparse.Namespace) -> int:
             print(table.to_string(index=False))
     print(f"report: {out / 'report.html'}")
     return 1 if args.fail_on_regression and comparison["worse"].any() else 0
-
-
-def _stale_notes(out: Path, plugins: tuple[str, ...]) -> list[str]:
-    """`Staleness.lines` of the run stored in `out` against this checkout, with `plugins` (the
-    report's --plugin) loaded: a report never imports the code a run directory names by itself."""
-    from csbench.compare import stale_results
-    from csbench.priors import load_plugin
-    from csbench.store import ResultStore
-
-    for plugin in plugins:
-        load_plugin(plugin)
-    store = ResultStore(out / "results.sqlite", read_only=True)
-    try:
-        return stale_results(store, store.meta().get("config", {})).lines()
-    finally:
-        store.close()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -44,26 +44,26 @@ OVERSAMPLING = 16  # nonlinear links (one-bit, phaseless) may take up to 16 n me
 @dataclass
 class Staleness:
     """Stored results that this checkout would not reproduce as stored: the report shows them as
-    they were computed, and says so (`lines`)."""
+    they were computed, and says so (`notes`)."""
 
     tasks: dict[str, int] = field(default_factory=dict)       # prior -> its stored tasks of other code
     experiments: list[str] = field(default_factory=list)      # stored experiments of other code
     unchecked: dict[str, str] = field(default_factory=dict)   # prior -> why it could not be checked
 
-    def lines(self) -> list[str]:
-        """One sentence per finding, for the console and the report; none when all is current."""
-        lines = []
+    def notes(self) -> list[tuple[str, str]]:
+        """(label, sentence) per finding, for the console and the report; none when all is current."""
+        notes = []
         if self.tasks:
             counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(self.tasks.items()))
-            lines.append(f"{sum(self.tasks.values())} stored task(s) were computed by other code, parameters, "
-                         f"checkpoints or images than this checkout's ({counts}); they are reported as stored, "
-                         "and `csbench compare` with those priors into this directory recomputes them")
+            notes.append(("Not current", f"{sum(self.tasks.values())} stored task(s) were computed by other code, "
+                          f"parameters, checkpoints or images than this checkout's ({counts}); they are reported "
+                          "as stored, and `csbench compare` with those priors into this directory recomputes them"))
         if self.experiments:
-            lines.append(f"stored experiment(s) {', '.join(self.experiments)} were computed by other code, "
-                         "scale or seed than this run's; a `compare` that runs them recomputes them")
-        lines += [f"{prior}: its stored tasks were not checked against this checkout ({why})"
+            notes.append(("Not current", f"stored experiment(s) {', '.join(self.experiments)} were computed by "
+                          "other code, scale or seed than this run's; a `compare` that runs them recomputes them"))
+        notes += [("Not checked", f"{prior}: its stored tasks were not checked against this checkout ({why})")
                   for prior, why in sorted(self.unchecked.items())]
-        return lines
+        return notes
 
 
 @dataclass
@@ -185,8 +185,20 @@ def compare(config: RunConfig, fresh: bool = False) -> RunOutcome:
             outcome.stale = stale_results(store, json.loads(json.dumps(config.to_dict())))
         finally:
             store.close()
-        write_outputs(out, notes=outcome.stale.lines())
+        write_outputs(out, notes=outcome.stale.notes())
     return outcome
+
+
+def stored_staleness(out: Path, plugins: tuple[str, ...] = ()) -> Staleness:
+    """`stale_results` of the run stored in `out`, with its own configuration and `plugins` loaded
+    (`csbench report --plugin`): a report never imports the code a run directory names by itself."""
+    for plugin in plugins:
+        load_plugin(plugin)
+    store = ResultStore(out / "results.sqlite", read_only=True)
+    try:
+        return stale_results(store, store.meta().get("config", {}))
+    finally:
+        store.close()
 
 
 def stale_results(store: ResultStore, config: dict) -> Staleness:

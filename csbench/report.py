@@ -46,10 +46,10 @@ def claim_line(out: Path) -> str:
     return f"claim: {data.get('verdict') or json.dumps(data)}"
 
 
-def write_outputs(out: Path, against: Path | None = None, notes: list[str] = ()) -> pd.DataFrame | None:
+def write_outputs(out: Path, against: Path | None = None, notes: list[tuple[str, str]] = ()) -> pd.DataFrame | None:
     """Everything of the output contract, from `out/results.sqlite`; with `against` (a run directory
-    holding summary.csv) also comparison.csv, returned (`compare_summaries`). `notes`: sentences the
-    report states under its verdict (stored results this checkout would not reproduce)."""
+    holding summary.csv) also comparison.csv, returned (`compare_summaries`). `notes`: (label,
+    sentence) pairs the report states under its verdict (`compare.Staleness.notes`)."""
     out = Path(out)
     store = ResultStore(out / "results.sqlite", read_only=True)
     results, meta = store.results(), {**store.meta(), "sessions": store.sessions(), "notes": list(notes)}
@@ -144,8 +144,8 @@ def _blocks(results, summary, verdict, meta, recons, experiments, tuning, compar
     config = meta.get("config", {})
     blocks = [Block("h1", "csbench comparison report"),
               Block("p", f"**Verdict.** {verdict.get('verdict', '')}")]
-    for note in meta.get("notes", []):
-        blocks.append(Block("p", f"**Not current.** {note}."))
+    for label, note in meta.get("notes", []):
+        blocks.append(Block("p", f"**{label}.** {note}."))
     missing = _unfinished(results)
     if missing:
         blocks.append(Block("p", f"No finished result (left out of every figure and comparison): {missing}."))

@@ -102,6 +102,7 @@ def test_a_report_says_which_stored_results_this_checkout_would_not_reproduce(tm
     assert fresh.returncode == 0                             # a new process: the plug-in is not imported unasked
     assert ("note: scaled-backprojection: its stored tasks were not checked against this checkout (not a prior "
             "known here: a plug-in not loaded (`--plugin`))") in fresh.stderr
+    assert "**Not checked.** scaled-backprojection: its stored tasks" in (out / "report.md").read_text()
     stale = ("2 stored task(s) were computed by other code, parameters, checkpoints or images than this "
              "checkout's (scaled-backprojection: 2)")
     assert main(["report", str(out), "--plugin", str(plugin)]) == 0
