@@ -59,7 +59,7 @@ class Staleness:
                           f"parameters, checkpoints or images than this checkout's ({counts}); they are reported "
                           "as stored, and `csbench compare` with those priors into this directory recomputes them"))
         if self.experiments:
-            notes.append(("Not current", f"stored experiment(s) {', '.join(self.experiments)} were computed by "
+            notes.append(("Not current", f"Stored experiment(s) {', '.join(self.experiments)} were computed by "
                           "other code, scale or seed than this run's; a `compare` that runs them recomputes them"))
         notes += [("Not checked", f"{prior}: its stored tasks were not checked against this checkout ({why})")
                   for prior, why in sorted(self.unchecked.items())]

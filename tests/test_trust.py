@@ -328,7 +328,7 @@ def test_experiments_are_stored_with_their_identity_and_rerun_when_it_changes(tm
         connection.execute("UPDATE experiments SET fingerprint = 'from older code'")
     capsys.readouterr()
     assert main(["report", str(out), "--plugin", plugin]) == 0   # a report says what it shows is not current
-    note = "stored experiment(s) landscape were computed by other code, scale or seed"
+    note = "Stored experiment(s) landscape were computed by other code, scale or seed"
     assert note in capsys.readouterr().err and note in (out / "report.md").read_text()
     assert run(out, plugin, *extra) == 0                     # another identity: recomputed
     assert connection.execute("SELECT table_json FROM experiments").fetchone() == (table,)
