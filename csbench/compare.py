@@ -216,12 +216,12 @@ def stale_results(store: ResultStore, config: dict) -> Staleness:
         why = str(exc) if isinstance(exc, CsbenchError) else "the store holds no run configuration"
         staleness.unchecked = dict.fromkeys(priors, why)
         return staleness
-    current: dict[tuple, set[str]] = {}
+    known, current = registry(), {}  # current: (prior, measurement) -> this checkout's fingerprints
     counts = Counter()
     for (_, measurement, prior, *_), fingerprint in finished.items():
         if prior in staleness.unchecked:
             continue
-        if parse_name(prior, "prior")[0] not in registry():
+        if parse_name(prior, "prior")[0] not in known:
             staleness.unchecked[prior] = "not a prior known here: a plug-in not loaded (`--plugin`)"
             continue
         if (prior, measurement) not in current:
