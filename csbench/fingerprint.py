@@ -51,9 +51,10 @@ def _imported(module: ModuleType) -> list[ModuleType]:
     return found
 
 
-def module_closure(module: ModuleType) -> dict[str, Path]:
+def module_closure(module: ModuleType, exclude: frozenset[str] = frozenset()) -> dict[str, Path]:
     """{module name: source file} of `module` and of every module it imports, transitively, that
-    belongs to the same top-level package or lies in the same folder (a single-file plug-in)."""
+    belongs to the same top-level package or lies in the same folder (a single-file plug-in). The
+    modules named in `exclude` are left out with what is reachable only through them."""
     root = module.__name__.split(".")[0]
     home = _module_file(module)
     folder = home.parent if home and "." not in module.__name__ else None
@@ -62,7 +63,7 @@ def module_closure(module: ModuleType) -> dict[str, Path]:
     stack = [module]
     while stack:
         current = stack.pop()
-        if current.__name__ in visited:
+        if current.__name__ in visited or current.__name__ in exclude:
             continue
         visited.add(current.__name__)
         own = current.__name__.split(".")[0] == root
@@ -74,16 +75,16 @@ def module_closure(module: ModuleType) -> dict[str, Path]:
     return seen
 
 
-def _closure(objects: tuple[Any, ...]) -> dict[str, Path]:
-    """{module name: source file} of the classes or modules given (`module_closure`), with every
-    base class of a class included."""
+def _closure(objects: tuple[Any, ...], exclude: frozenset[str] = frozenset()) -> dict[str, Path]:
+    """{module name: source file} of the classes or modules given (`module_closure`, less
+    `exclude`), with every base class of a class included."""
     files: dict[str, Path] = {}
     for obj in objects:
         classes = inspect.getmro(obj) if inspect.isclass(obj) else (obj,)
         for item in classes:
             module = item if inspect.ismodule(item) else sys.modules.get(getattr(item, "__module__", ""))
             if module is not None and module.__name__ != "builtins":
-                files.update(module_closure(module))
+                files.update(module_closure(module, exclude))
     return files
 
 
@@ -148,21 +149,23 @@ def source_reloaded(path: str | Path) -> None:
     _FIRST_READ[path] = _identity_on_disk(path)
 
 
-def code_hash(*objects: Any) -> str:
-    """sha256 over the source closure (module_closure) of the classes or modules given, with
-    every base class of a class included: each file's code identity as this process first read it."""
+def code_hash(*objects: Any, exclude: frozenset[str] = frozenset()) -> str:
+    """sha256 over the source closure (module_closure, less `exclude`) of the classes or modules
+    given, with every base class of a class included: each file's code identity as this process
+    first read it."""
     digest = hashlib.sha256()
-    for name, path in sorted(_closure(objects).items()):
+    for name, path in sorted(_closure(objects, exclude).items()):
         digest.update(name.encode())
         digest.update(_source_hash(path).encode())
     return digest.hexdigest()
 
 
-def changed_sources(*objects: Any) -> list[str]:
+def changed_sources(*objects: Any, exclude: frozenset[str] = frozenset()) -> list[str]:
     """The modules of `code_hash`'s closure whose code on disk differs from the code this process first
     read (and runs): results computed now would carry a wrong code identity. An edit of comments or
     docstrings alone is no change."""
-    return sorted(name for name, path in _closure(objects).items() if _identity_on_disk(path) != _source_hash(path))
+    return sorted(name for name, path in _closure(objects, exclude).items()
+                  if _identity_on_disk(path) != _source_hash(path))
 
 
 def array_hash(*arrays: np.ndarray) -> str:

@@ -112,15 +112,27 @@ def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
     return array_hash(data.split("test", n_test).numpy(), data.split("validation", n_validation).numpy())
 
 
+# Modules of the runner's closure that change no task's numbers except through what
+# `task_fingerprint` hashes anyway, left out of its `scoring` part (with what only they import), so
+# that editing them recomputes nothing: the run settings and presets (a task gets their values as
+# its images, hashed, and its device), progress lines, the checkpoint loader (the runner only hashes
+# the files; a generative prior's own closure holds the loader and the models), and the measurement
+# registry with the models it imports (the task's own model is hashed as `measurement`).
+NOT_SCORING = frozenset({"csbench.config", "csbench.progress", "csbench.generative.checkpoints",
+                         "csbench.measurements"})
+
+
 def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, device: str) -> str:
     """sha256 of everything a task's numbers depend on besides its key (csbench/fingerprint.py), as
     this process has it: the prior's code, resolved parameters, tuning grid and checkpoints, the
-    measurement model's code, the runner's and scoring code, the images (`images_hash`) and the
-    device. The calling process takes it per prior before a run, each task's worker again: a result
-    whose two differ (an edit during the run, a worker with other data) is not stored."""
+    measurement model's code, the runner's and scoring code (less `NOT_SCORING`), the images
+    (`images_hash`) and the device. The calling process takes it per prior before a run, each task's
+    worker again: a result whose two differ (an edit during the run, a worker with other data) is
+    not stored."""
     prior = make_prior(spec)
     return combine(images=images, measurement=code_hash(type(get_measurement(measurement))),
-                   scoring=code_hash(sys.modules[__name__]), device=device, prior=code_hash(type(prior)),
+                   scoring=code_hash(sys.modules[__name__], exclude=NOT_SCORING), device=device,
+                   prior=code_hash(type(prior)),
                    params=prior.params, grid=prior.tuning_grid(), assets=[sha256_of(p) for p in prior.assets(data)])
 
 
@@ -272,7 +284,8 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
              "status": "ok" if math.isfinite(scores["mse"][i]) else "failed",
              "error": "" if math.isfinite(scores["mse"][i]) else "non-finite reconstruction"}
             for i in range(x.shape[0])]
-    if changed := changed_sources(type(prior), type(model), sys.modules[__name__]):
+    if changed := (changed_sources(type(prior), type(model))
+                   + changed_sources(sys.modules[__name__], exclude=NOT_SCORING)):
         return _uniform(task, base, n, "failed", _stale(changed), start)
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
     return TaskResult(task, "ok", time.perf_counter() - start, rows, dict(enumerate(shown)), points, images, identity)

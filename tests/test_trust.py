@@ -359,6 +359,62 @@ def test_an_experiments_identity_covers_the_code_that_computes_its_tables_and_no
     assert "csbench.experiments.figures" not in closure
 
 
+def _another_version(monkeypatch, module_name):
+    """As if `module_name`'s file had held other code when this process first read it."""
+    from pathlib import Path
+
+    from csbench import fingerprint
+
+    path = Path(sys.modules[module_name].__file__).resolve()
+    monkeypatch.setitem(fingerprint._FIRST_READ, path, f"another version of {module_name}")
+
+
+# What a task's numbers depend on (a prior using csbench's generative code, one that does not)...
+SCORING = ["csbench.runner", "csbench.metrics", "csbench.problem", "csbench.rng", "csbench.priors",
+           "csbench.datasets.mnist_digits", "csbench.measurements.gaussian", "csbench.measurements.base"]
+GENERATIVE = ["csbench.generative.checkpoints", "csbench.generative.models", "csbench.generative.latent"]
+# ... and what it does not: the run settings and presets, progress lines, other measurement models.
+NOT_SCORING = ["csbench.config", "csbench.progress", "csbench.measurements", "csbench.measurements.superres",
+               "csbench.measurements.inpaint", "csbench.measurements.nonlinear"]
+
+
+@pytest.mark.parametrize("prior, changed, recomputed", [
+    *[("lasso-dct", name, True) for name in SCORING + ["csbench.baselines.lasso"]],
+    *[("lasso-dct", name, False) for name in NOT_SCORING + GENERATIVE],
+    *[("vae", name, True) for name in SCORING + GENERATIVE],
+    *[("vae", name, False) for name in NOT_SCORING + ["csbench.baselines.lasso"] if name != "csbench.progress"],
+    ("vae", "csbench.progress", True),   # latent.py imports it: part of the prior's own closure
+])
+def test_a_tasks_identity_covers_the_code_its_numbers_depend_on_and_no_other(monkeypatch, prior, changed,
+                                                                           recomputed):
+    """Editing code a task runs (its prior, the runner, metrics, random streams, dataset loaders, its
+    measurement model, a generative prior's loader and models) gives it a new fingerprint, so it is
+    recomputed; editing a preset, the progress lines, another measurement model, or the generative
+    code for a sparsity prior keeps it."""
+    import importlib
+
+    from csbench.datasets import load_dataset
+    from csbench.runner import images_hash, task_fingerprint
+
+    importlib.import_module(changed)
+    data = load_dataset("mnist")
+    images = images_hash(data, 2, 16)
+    before = task_fingerprint(prior, data, images, "gaussian", "cpu")
+    _another_version(monkeypatch, changed)
+    assert (task_fingerprint(prior, data, images, "gaussian", "cpu") != before) == recomputed
+
+
+@pytest.mark.parametrize("changed, stored", [*[(name, True) for name in NOT_SCORING],
+                                             ("csbench.metrics", False), ("csbench.runner", False)])
+def test_a_long_lived_worker_stores_across_edits_that_change_no_numbers(monkeypatch, changed, stored):
+    """A worker whose files changed on disk since it read them stores its result only if the
+    change is outside the task's identity (a preset edited while a Dask cluster stays up)."""
+    _another_version(monkeypatch, changed)
+    result = _long_lived_task("lasso-pixel")
+    assert (result.status == "ok") == stored
+    assert (f"{changed} changed on disk since this process loaded it" in result.rows[0]["error"]) != stored
+
+
 def test_a_prior_cannot_read_the_test_split_around_the_seal(tmp_path):
     """Through the seal's own references, or by loading the dataset itself: both refused."""
     plugin = tmp_path / "around.py"
