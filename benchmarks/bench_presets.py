@@ -2,13 +2,16 @@
 task seconds per prior (summed over m) read back from its store.
 
     python benchmarks/bench_presets.py [--preset default] [--dataset mnist] [--workers N] [--keep DIR]
-        [--priors a,b --m 100,500]
+        [--priors a,b --m 100,500] [--plugin FILE --reuse DIR]
 
 The named reference is the issue's target for the preset on 2 CPU cores (quick 60 s, default
 300 s, paper 1800 s): the script prints the measured seconds, their ratio to that target, and
 ends with `seconds: X`. `--priors` / `--m` time a slice of the preset (its images, grids and
 parameters; no theory experiments) and print its task seconds per prior, without a target: e.g.
 `--preset paper --priors deep-decoder --m 100` against a task's seconds in a reference store.
+`--reuse DIR` (with `--plugin FILE`, whose priors join the preset's) times a plug-in author's run:
+the tasks DIR holds with this checkout's fingerprint are copied, not computed; the script prints
+which were, and what computing them took there.
 """
 from __future__ import annotations
 
@@ -32,25 +35,45 @@ def main() -> None:
     parser.add_argument("--keep", help="write the run here (kept) instead of a temporary directory")
     parser.add_argument("--priors", help="only these priors (a slice of the preset, no experiments)")
     parser.add_argument("--m", help="only these m values (a slice of the preset, no experiments)")
+    parser.add_argument("--plugin", help="a plug-in file whose priors join the preset's")
+    parser.add_argument("--reuse", help="a run directory to copy tasks from (`compare --reuse`)")
     args = parser.parse_args()
     slice_options = [option for flag in ("priors", "m") if getattr(args, flag)
                      for option in (f"--{flag}", getattr(args, flag))]
+    extra = [option for flag in ("plugin", "reuse") if getattr(args, flag) for option in (f"--{flag}", getattr(args, flag))]
+    if args.plugin and not args.priors:
+        from csbench.config import make_config
+        from csbench.priors import load_plugin
+
+        plugin_priors = [cls.name for cls in load_plugin(args.plugin)]
+        slice_options += ["--priors", ",".join([*make_config(args.preset).priors, *plugin_priors])]
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.keep or scratch)
         command = [sys.executable, "-m", "csbench", "compare", "--preset", args.preset, "--dataset", args.dataset,
-                   "--workers", str(args.workers), "--out", str(out), "--fresh", "--quiet", "--allow-failures"]
+                   "--workers", str(args.workers), "--out", str(out), "--fresh", "--quiet", "--allow-failures", *extra]
         if slice_options:
             command += [*slice_options, "--experiments", "none"]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
         with sqlite3.connect(out / "results.sqlite") as db:
-            per_prior = db.execute("SELECT prior, SUM(seconds), COUNT(*) FROM tasks GROUP BY prior "
+            computed, reused = "", []
+            if args.reuse:   # tasks copied from DIR: the same key and fingerprint there
+                db.execute("ATTACH DATABASE ? AS source", (str(Path(args.reuse) / "results.sqlite"),))
+                same = ("EXISTS (SELECT 1 FROM source.tasks s WHERE (s.dataset, s.measurement, s.prior, s.m, s.noise, "
+                        "s.seed, s.fingerprint) = (t.dataset, t.measurement, t.prior, t.m, t.noise, t.seed, t.fingerprint))")
+                reused = db.execute(f"SELECT prior, COUNT(*), SUM(seconds) FROM tasks t WHERE {same} "
+                                    "GROUP BY prior").fetchall()
+                computed = f"WHERE NOT {same}"
+            per_prior = db.execute(f"SELECT prior, SUM(seconds), COUNT(*) FROM tasks t {computed} GROUP BY prior "
                                    "ORDER BY SUM(seconds) DESC").fetchall()
     print(f"compare --preset {args.preset} --dataset {args.dataset}: {args.workers} workers, {os.cpu_count()} cores")
     print(f"{'prior':<16}{'tasks':>6}{'task seconds':>14}")
     for prior, total, count in per_prior:
         print(f"{prior:<16}{count:>6}{total:>14.1f}")
+    if args.reuse:
+        print(f"copied from {args.reuse} instead of computed: " + ", ".join(
+            f"{prior} {count} tasks ({seconds_there:.0f} task-seconds there)" for prior, count, seconds_there in reused))
     total = sum(row[1] for row in per_prior)
     print(f"task seconds {total:.0f} over {args.workers} workers = {total / args.workers:.0f} s; "
           f"wall {seconds:.0f} s (the rest: experiments, start-up, report)")

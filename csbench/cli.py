@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, help="worker processes (processes / local dask)")
     c.add_argument("--device", help=" | ".join(DEVICES))
     c.add_argument("--plugin", action="append", help="module:Class or path/to/file.py (repeatable)")
+    c.add_argument("--reuse", action="append", metavar="DIR",
+                   help="copy tasks from another run's directory (e.g. a reference) wherever this checkout "
+                        "would compute them the same: same code, parameters, checkpoints, images, device (repeatable)")
     c.add_argument("--task-timeout", type=float, help="seconds a task may run before it is marked failed")
     c.add_argument("--experiments", help="theory experiments: phase,landscape or none (default: the "
                    "preset's, none when --priors/--m/... choose the grid without --preset)")
@@ -93,7 +96,7 @@ def _compare(args: argparse.Namespace) -> int:
         args.preset, args.config, dataset=args.dataset, priors=args.priors,
         measurement=args.measurement, m=args.m, noise=args.noise, n_images=args.n_images,
         seed=args.seed, out=args.out, executor=args.executor, scheduler=args.scheduler,
-        workers=args.workers, device=args.device, plugins=args.plugin,
+        workers=args.workers, device=args.device, plugins=args.plugin, reuse=args.reuse,
         task_timeout=args.task_timeout, quiet=args.quiet or None,
         experiments=None if experiments is None else ("" if experiments == "none" else experiments))
     from csbench.compare import compare, dry_run  # after the options are checked: bad input fails at once

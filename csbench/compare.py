@@ -1,11 +1,12 @@
 """`csbench compare`: validate the configuration, run the missing tasks into the store, report.
 
 A stored task is reused only while its fingerprint (csbench/fingerprint.py) matches: change a
-prior's code, parameters or checkpoint, or the images, and it is recomputed. Failed tasks are
-retried on every run. Stored results outside the run's grid (another prior, m or noise level of
-an earlier run into the same directory) are reported as stored, and named when this checkout
-would not reproduce them (`stale_results`). The output directory is locked while a run writes
-into it.
+prior's code, parameters or checkpoint, or the images, and it is recomputed. A task the store
+lacks is copied from another run's directory (`--reuse`) that holds it with the same fingerprint.
+Failed tasks are retried on every run. Stored results outside the run's grid (another prior, m or
+noise level of an earlier run into the same directory) are reported as stored, and named when
+this checkout would not reproduce them (`stale_results`). The output directory is locked while a
+run writes into it.
 """
 from __future__ import annotations
 
@@ -103,6 +104,11 @@ def validate(config: RunConfig) -> None:
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise CsbenchError(f"--out {out} is a file, not a directory")
+    for source in map(Path, config.reuse):
+        if not (source / "results.sqlite").is_file():
+            raise CsbenchError(f"--reuse {source} holds no results.sqlite")
+        if source.resolve() == out.resolve():
+            raise CsbenchError(f"--reuse {source} is --out itself: its tasks are reused anyway")
 
 
 def environment(device: str = "cpu") -> dict:
@@ -243,48 +249,70 @@ def stale_results(store: ResultStore, config: dict) -> Staleness:
 @dataclass
 class Plan:
     """What `compare` does with a store: each task of the grid is `stored` (its fingerprint
-    matches: reused), `rerun` (stored by other code, parameters, checkpoints or images), `retry`
-    (failed before) or `new`; experiments missing or of other code are run."""
+    matches: kept), `reused` (copied from a `--reuse` directory where its fingerprint matches),
+    `rerun` (stored by other code, parameters, checkpoints or images), `retry` (failed before) or
+    `new`; experiments missing or of other code are run."""
 
     images: str                          # `images_hash` of the run's test and validation images
     prints: dict[str, str]               # prior -> this checkout's task fingerprint
     experiment_print: str
     todo: list[Task] = field(default_factory=list)
-    fates: dict[str, Counter] = field(default_factory=dict)   # prior -> Counter over the four fates
+    fates: dict[str, Counter] = field(default_factory=dict)   # prior -> Counter over the fates
     experiments: list[str] = field(default_factory=list)      # to run
     stored_seconds: float = 0.0          # what the tasks to rerun or retry took when stored
+    reused: dict[str, list[Task]] = field(default_factory=dict)   # --reuse directory -> tasks copied from it
+    reused_experiments: dict[str, list[str]] = field(default_factory=dict)   # --reuse directory -> experiments
 
     def table(self) -> str:
         """Tasks per prior and fate, then one line on what is computed."""
-        fates = ("stored", "rerun", "retry", "new")
+        fates = ("stored", *(("reused",) if self.reused else ()), "rerun", "retry", "new")
         width = max([5, *map(len, self.fates)])
         lines = [f"{'prior':<{width}}  " + "  ".join(f"{fate:>6}" for fate in fates)]
         lines += [f"{prior:<{width}}  " + "  ".join(f"{counts[fate]:>6}" for fate in fates)
                   for prior, counts in self.fates.items()]
         total = sum(sum(counts.values()) for counts in self.fates.values())
         took = f"; the stored ones took {self.stored_seconds:.0f} task-seconds then" if self.stored_seconds else ""
+        copied = [name for names in self.reused_experiments.values() for name in names]
         lines.append(f"{len(self.todo)} of {total} task(s) to compute{took}; "
-                     f"experiments to run: {', '.join(self.experiments) or 'none'}")
+                     f"experiments to run: {', '.join(self.experiments) or 'none'}"
+                     + (f"; experiments reused: {', '.join(copied)}" if copied else ""))
         return "\n".join(lines)
 
 
 def plan(config: RunConfig, store: ResultStore, data: Dataset) -> Plan:
-    """The `Plan` of running `config` into `store` with this checkout."""
+    """The `Plan` of running `config` into `store` with this checkout. A task that `store` does not
+    hold as this checkout would compute it is copied from the first `--reuse` directory that does."""
     images = images_hash(data, config.n_images, config.n_validation)
     prints = {spec: task_fingerprint(spec, data, images, config.measurement, config.device) for spec in config.priors}
     experiment_print = experiment_fingerprint(config.experiment_scale, config.seeds[0]) if config.experiments else ""
     result = Plan(images, prints, experiment_print, fates={spec: Counter() for spec in config.priors})
     done, seconds = store.finished(), store.task_seconds()
+    sources, source_experiments = {}, {}
+    for source in config.reuse:
+        reading = ResultStore(Path(source) / "results.sqlite", read_only=True)
+        sources[source], source_experiments[source] = reading.finished(), reading.experiment_fingerprints()
+        reading.close()
     for task in task_grid(config):
         if done.get(task.key) == prints[task.prior]:
             fate = "stored"
+        elif origin := next((source for source, held in sources.items() if held.get(task.key) == prints[task.prior]),
+                            None):
+            fate = "reused"
+            result.reused.setdefault(origin, []).append(task)
         else:
             fate = "rerun" if task.key in done else "retry" if task.key in seconds else "new"
             result.todo.append(task)
             result.stored_seconds += seconds.get(task.key) or 0.0
         result.fates[task.prior][fate] += 1
     stored = store.experiment_fingerprints()
-    result.experiments = [name for name in config.experiments if stored.get(name) != experiment_print]
+    for name in config.experiments:
+        if stored.get(name) == experiment_print:
+            continue
+        origin = next((source for source, held in source_experiments.items() if held.get(name) == experiment_print), None)
+        if origin is None:
+            result.experiments.append(name)
+        else:
+            result.reused_experiments.setdefault(origin, []).append(name)
     return result
 
 
@@ -308,6 +336,19 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     todo, pending, images, prints = work.todo, work.experiments, work.images, work.prints
     rerun = {prior: counts["rerun"] for prior, counts in work.fates.items() if counts["rerun"]}
     outcome = RunOutcome(out, recomputed=sum(rerun.values()))
+    for source in {**work.reused, **work.reused_experiments}:
+        tasks, experiments = work.reused.get(source, []), work.reused_experiments.get(source, [])
+        reading = ResultStore(Path(source) / "results.sqlite", read_only=True)
+        try:
+            store.copy_from(reading, [task.key for task in tasks], experiments, config.reconstructions)
+            store.set_meta(reused=store.meta().get("reused", []) + [
+                {"from": str(source), "tasks": len(tasks), "experiments": experiments, "sessions": reading.sessions()}])
+        finally:
+            reading.close()
+        counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(Counter(task.prior for task in tasks).items()))
+        also = f" and experiment(s) {', '.join(experiments)}" if experiments else ""
+        print(f"{len(tasks)} task(s){also} reused from {source}{f' ({counts})' if counts else ''}: computed there "
+              "with this checkout's code, parameters, checkpoints, images and device", file=sys.stderr)
     if outcome.recomputed:
         counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(rerun.items()))
         print(f"{outcome.recomputed} stored task(s) are rerun ({counts}): the prior, its parameters, code or "

@@ -47,6 +47,7 @@ class RunConfig:
     scheduler: str | None = None
     device: str = "cpu"
     plugins: tuple[str, ...] = ()
+    reuse: tuple[str, ...] = ()   # other runs' directories whose tasks of this checkout's identity are copied
     experiments: tuple[str, ...] = ()
     experiment_scale: float = 1.0
     reconstructions: int = 6
@@ -68,7 +69,8 @@ PRESETS: dict[str, dict] = {
 }
 
 _LIST_SEPARATOR = re.compile(r",(?![^\[]*\])")  # commas outside name[key=value,...] brackets
-_TUPLE_FIELDS = {"priors": str, "m": int, "noise": float, "seeds": int, "plugins": str, "experiments": str}
+_TUPLE_FIELDS = {"priors": str, "m": int, "noise": float, "seeds": int, "plugins": str, "experiments": str,
+                 "reuse": str}
 _GRID_AXES = ("m", "priors", "noise", "seeds")  # never empty
 _SINGULAR = {"seed": "seeds", "plugin": "plugins"}  # the command line's --seed and --plugin
 _MINIMUM = {"n_images": 1, "n_validation": 1, "workers": 1, "reconstructions": 0}  # integers

@@ -150,7 +150,8 @@ def _blocks(results, summary, verdict, meta, recons, experiments, tuning, compar
     if missing:
         blocks.append(Block("p", f"No finished result (left out of every figure and comparison): {missing}."))
     blocks.append(Block("table", _claim_table(verdict)))
-    blocks += [Block("h2", "What was run"), Block("table", _run_table(results, config, meta["sessions"]))]
+    blocks += [Block("h2", "What was run"),
+               Block("table", _run_table(results, config, meta["sessions"], meta.get("reused", [])))]
 
     blocks.append(Block("h2", "Error against number of measurements"))
     error_fig = figures.error_vs_m(summary)
@@ -259,7 +260,9 @@ def _group(frame: pd.DataFrame, verdict: dict) -> pd.DataFrame:
                  & np.isclose(frame.noise.astype(float), verdict["noise"])]
 
 
-def _run_table(results: pd.DataFrame, config: dict, sessions: list[dict]) -> pd.DataFrame:
+def _run_table(results: pd.DataFrame, config: dict, sessions: list[dict], reused: list[dict]) -> pd.DataFrame:
+    """The run's settings, the machines that computed its tasks, and the tasks copied from other runs
+    (`compare --reuse`) with the machines that computed those."""
     rows = [("preset", config.get("preset")), ("dataset", ", ".join(results.dataset.unique())),
             ("measurement", ", ".join(results.measurement.unique())),
             ("priors", ", ".join(results.prior.unique())),
@@ -270,6 +273,10 @@ def _run_table(results: pd.DataFrame, config: dict, sessions: list[dict]) -> pd.
             ("seeds", config.get("seeds"))]
     rows += [(f"ran on ({i})" if len(sessions) > 1 else "ran on", _session_text(session))
              for i, session in enumerate(sessions, 1)]
+    rows += [("reused from", f"{entry['from']}: {entry['tasks']} tasks"
+              + "".join(f", experiment {name}" for name in entry.get("experiments", [])) + ", computed there on "
+              + ("; ".join(map(_session_text, entry["sessions"])) if entry.get("sessions") else "unrecorded machines"))
+             for entry in reused]
     return pd.DataFrame(rows, columns=["setting", "value"])
 
 

@@ -106,6 +106,34 @@ class ResultStore:
                               "seconds, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               (*values, status, seconds, fingerprint))
 
+    def copy_from(self, source: ResultStore, keys: list[tuple], experiments: list[str], reconstructions: int) -> None:
+        """Tasks and experiments of another run's store into this one, replacing what this store holds
+        for them, in one transaction: each task's `tasks` row (status, seconds, finish time,
+        fingerprint), result rows, tuning scores and first `reconstructions` reconstructions; each
+        experiment's table and fingerprint."""
+        tables = ("tasks", "reconstructions", "tuning", "results", "experiments")
+        columns = {table: self._ordered_columns(table) for table in tables}
+        for table in tables:
+            if missing := set(columns[table]) - source._columns(table):
+                raise CsbenchError(f"{source.path} was written by another csbench version (its {table} "
+                                   f"table lacks {', '.join(sorted(missing))}); its results cannot be reused")
+
+        def copy(table: str, where: str, values: tuple, only: str = "") -> None:
+            """Replace this store's rows of `table` matching `where` by the source's (those also matching `only`)."""
+            listed = ", ".join(columns[table])
+            rows = source.conn.execute(f"SELECT {listed} FROM {table} WHERE {where} {only}", values).fetchall()
+            self.conn.execute(f"DELETE FROM {table} WHERE {where}", values)
+            self.conn.executemany(f"INSERT INTO {table} ({listed}) VALUES ({', '.join('?' * len(columns[table]))})", rows)
+
+        with self.conn:
+            for key in keys:
+                for table in tables[:4]:
+                    names = ["m_requested" if c == "m" and table == "results" else c for c in TASK_KEY]
+                    only = f"AND instance < {int(reconstructions)}" if table == "reconstructions" else ""
+                    copy(table, " AND ".join(f"{c} = ?" for c in names), key, only)
+            for name in experiments:
+                copy("experiments", "name = ?", (name,))
+
     def write_truth(self, dataset: str, images: np.ndarray) -> None:
         """The first test images, stored as prior `truth` (m = 0) for reconstruction grids."""
         with self.conn:
@@ -137,8 +165,11 @@ class ResultStore:
         fingerprint = "fingerprint" if "fingerprint" in self._columns("experiments") else "''"
         return {name: fp or "" for name, fp in self.conn.execute(f"SELECT name, {fingerprint} FROM experiments")}
 
+    def _ordered_columns(self, table: str) -> list[str]:
+        return [row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")]
+
     def _columns(self, table: str) -> set[str]:
-        return {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        return set(self._ordered_columns(table))
 
     def meta(self) -> dict:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}

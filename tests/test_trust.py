@@ -146,6 +146,54 @@ def test_a_dry_run_tells_per_prior_what_compare_would_reuse_rerun_retry_or_compu
     assert "holds a run with different n_images" in capsys.readouterr().err
 
 
+def test_a_run_copies_what_another_run_computed_as_this_checkout_would_and_computes_the_rest(
+        tmp_path, capsys, monkeypatch):
+    """`--reuse DIR` copies each task and experiment DIR holds with this checkout's fingerprint (same
+    code, parameters, checkpoints, images, device) instead of computing it: rows, tuning scores,
+    reconstructions and seconds as stored there. Anything else is computed, and the report names
+    where the copies came from."""
+    plugin, source = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "source"
+    (tmp_path / "small.toml").write_text("experiment-scale = 0.1\n")
+    experiment = ("--experiments", "landscape", "--config", str(tmp_path / "small.toml"))
+    assert run(source, plugin, *experiment) == 0
+    out, reuse = tmp_path / "run", ("--reuse", str(source))
+    capsys.readouterr()
+    assert run(out, plugin, "--m", "50,100", *reuse, *experiment, "--dry-run") == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].split() == ["prior", "stored", "reused", "rerun", "retry", "new"]
+    assert printed[2].split() == ["scaled-backprojection", "0", "1", "0", "0", "1"]
+    assert printed[3] == ("1 of 2 task(s) to compute; experiments to run: none; experiments reused: landscape")
+    monkeypatch.setenv("CSBENCH_TEST_FAIL", "1")               # computing the m = 50 task would fail
+    assert run(out, plugin, "--m", "50", *reuse, *experiment) == 0
+    monkeypatch.delenv("CSBENCH_TEST_FAIL")
+    assert (f"1 task(s) and experiment(s) landscape reused from {source} (scaled-backprojection: 1)"
+            in capsys.readouterr().err)
+    for table in ("tasks", "results", "tuning", "reconstructions", "experiments"):
+        copied, original = (sorted(sqlite3.connect(d / "results.sqlite").execute(f"SELECT * FROM {table}"), key=repr)
+                            for d in (out, source))
+        assert copied == original and (copied or table == "tuning"), table
+    report = (out / "report.md").read_text()
+    assert f"| reused from | {source}: 1 tasks, experiment landscape, computed there on cpu;" in report
+    assert run(out, plugin, "--m", "50,100", *reuse) == 0         # m = 100 is computed
+    assert list(stored(out).m) == [50, 50, 100, 100]
+    assert "reused" not in capsys.readouterr().err                 # m = 50 is now this run's own
+
+
+def test_a_run_never_copies_what_this_checkout_would_compute_otherwise(tmp_path, capsys):
+    """A task stored by other code (here the plug-in edited since) is computed, not copied."""
+    source, out = tmp_path / "source", tmp_path / "run"
+    assert run(source, write_prior(tmp_path / "scaled.py", 0.5)) == 0
+    plugin = write_prior(tmp_path / "scaled.py", 0.25)
+    capsys.readouterr()
+    assert run(out, plugin, "--reuse", str(source)) == 0
+    assert "reused" not in capsys.readouterr().err
+    assert (stored(out).mse != stored(source).mse).all()
+    assert run(out, plugin, "--reuse", str(tmp_path / "nowhere")) == 2
+    assert f"error: --reuse {tmp_path / 'nowhere'} holds no results.sqlite" in capsys.readouterr().err
+    assert run(out, plugin, "--reuse", str(out)) == 2
+    assert "is --out itself" in capsys.readouterr().err
+
+
 def test_a_stored_task_of_this_code_on_another_device_is_current(tmp_path, capsys):
     """A reference may hold rows computed on a GPU: with the same code they are current, whatever
     the device of the run that last wrote the store; any other fingerprint is not."""
