@@ -159,6 +159,8 @@ def _report(args: argparse.Namespace) -> int:
     from csbench.compare import stored_staleness
 
     notes = stored_staleness(out, tuple(args.plugin or ())).notes()
+    if args.against and (Path(args.against) / "results.sqlite").is_file():
+        notes += stored_staleness(Path(args.against), tuple(args.plugin or ())).reference_notes(args.against)
     for _, note in notes:
         print(f"note: {note}", file=sys.stderr)
     comparison = write_outputs(out, against=Path(args.against) if args.against else None, notes=notes)

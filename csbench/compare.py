@@ -66,6 +66,16 @@ class Staleness:
                   for prior, why in sorted(self.unchecked.items())]
         return notes
 
+    def reference_notes(self, reference: str) -> list[tuple[str, str]]:
+        """The same findings about a run compared against (`report --against`): its rows of other
+        code make the changes against it include what changed since, not only this run's noise."""
+        if not self.tasks:
+            return []
+        counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(self.tasks.items()))
+        return [("Reference not current", f"{sum(self.tasks.values())} task(s) of the reference {reference} were "
+                 f"computed by other code, parameters, checkpoints or images than this checkout's ({counts}); "
+                 "the changes against them include what changed since")]
+
 
 @dataclass
 class RunOutcome:

@@ -116,6 +116,27 @@ def test_a_report_says_which_stored_results_this_checkout_would_not_reproduce(tm
     assert "Not current" not in (out / "report.md").read_text()
 
 
+def test_a_report_against_a_reference_of_older_code_says_so(tmp_path, capsys):
+    """`report --against REF` compares numbers; where REF's rows are of other code than this
+    checkout's, the changes include that code's, and the console and the report say so."""
+    plugin = write_prior(tmp_path / "scaled.py", 0.5)
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    assert run(reference, plugin) == 0 and run(out, plugin) == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--against", str(reference), "--plugin", plugin]) == 0
+    assert "note:" not in capsys.readouterr().err
+    connection = sqlite3.connect(reference / "results.sqlite")
+    with connection:
+        connection.execute("UPDATE tasks SET fingerprint = 'older code'")
+    connection.close()
+    assert main(["report", str(out), "--against", str(reference), "--plugin", plugin]) == 0
+    note = (f"1 task(s) of the reference {reference} were computed by other code, parameters, checkpoints or "
+            "images than this checkout's (scaled-backprojection: 1); the changes against them include what "
+            "changed since")
+    assert f"note: {note}" in capsys.readouterr().err
+    assert f"**Reference not current.** {note}." in (out / "report.md").read_text()
+
+
 def test_a_dry_run_tells_per_prior_what_compare_would_reuse_rerun_retry_or_compute_and_runs_nothing(
         tmp_path, capsys, monkeypatch):
     plugin, out = write_prior(tmp_path / "scaled.py", 0.5), tmp_path / "run"
