@@ -10,8 +10,8 @@ ends with `seconds: X`. `--priors` / `--m` time a slice of the preset (its image
 parameters; no theory experiments) and print its task seconds per prior, without a target: e.g.
 `--preset paper --priors deep-decoder --m 100` against a task's seconds in a reference store.
 `--reuse DIR` (with `--plugin FILE`, whose priors join the preset's) times a plug-in author's run:
-the tasks DIR holds with this checkout's fingerprint are copied, not computed; the script prints
-which were, and what computing them took there.
+the tasks and experiments DIR holds with this checkout's fingerprint are copied, not computed; the
+script prints which tasks were, and what computing them took there.
 """
 from __future__ import annotations
 
@@ -41,12 +41,6 @@ def main() -> None:
     slice_options = [option for flag in ("priors", "m") if getattr(args, flag)
                      for option in (f"--{flag}", getattr(args, flag))]
     extra = [option for flag in ("plugin", "reuse") if getattr(args, flag) for option in (f"--{flag}", getattr(args, flag))]
-    if args.plugin and not args.priors:
-        from csbench.config import make_config
-        from csbench.priors import load_plugin
-
-        plugin_priors = [cls.name for cls in load_plugin(args.plugin)]
-        slice_options += ["--priors", ",".join([*make_config(args.preset).priors, *plugin_priors])]
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.keep or scratch)
         command = [sys.executable, "-m", "csbench", "compare", "--preset", args.preset, "--dataset", args.dataset,

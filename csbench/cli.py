@@ -86,7 +86,7 @@ GRID_OPTIONS = ("dataset", "priors", "measurement", "m", "noise", "n_images", "s
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from csbench.config import make_config
+    from csbench.config import file_keys, make_config
 
     experiments = args.experiments
     hand_picked = args.preset is None and args.config is None and any(getattr(args, k) is not None for k in GRID_OPTIONS)
@@ -99,9 +99,11 @@ def _compare(args: argparse.Namespace) -> int:
         workers=args.workers, device=args.device, plugins=args.plugin, reuse=args.reuse,
         task_timeout=args.task_timeout, quiet=args.quiet or None,
         experiments=None if experiments is None else ("" if experiments == "none" else experiments))
-    from csbench.compare import compare, dry_run  # after the options are checked: bad input fails at once
+    from csbench.compare import compare, dry_run, with_plugin_priors  # after the options are checked
     from csbench.console import console_summary
     from csbench.report import claim_line
+
+    config = with_plugin_priors(config, listed=args.priors is not None or "priors" in file_keys(args.config))
 
     if args.dry_run:
         if args.fresh:

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -119,6 +119,20 @@ def validate(config: RunConfig) -> None:
             raise CsbenchError(f"--reuse {source} holds no results.sqlite")
         if source.resolve() == out.resolve():
             raise CsbenchError(f"--reuse {source} is --out itself: its tasks are reused anyway")
+
+
+def with_plugin_priors(config: RunConfig, listed: bool) -> RunConfig:
+    """A plug-in is given to be compared: the priors of each `--plugin` join the grid unless the
+    priors were `listed` (`--priors` or the file's `priors`), which run as listed; a listed grid
+    without any of a plug-in's priors gets a note on the console."""
+    for plugin in config.plugins:
+        names = [cls.name for cls in load_plugin(plugin)]
+        if not listed:
+            config = replace(config, priors=(*config.priors, *(name for name in names if name not in config.priors)))
+        elif not set(names) & {parse_name(spec, "prior")[0] for spec in config.priors}:
+            print(f"note: the prior(s) of --plugin {plugin} ({', '.join(names)}) are not in --priors; add them "
+                  "to compare them", file=sys.stderr)
+    return config
 
 
 def environment(device: str = "cpu") -> dict:

@@ -176,6 +176,11 @@ def _read_toml(file: str) -> dict:
         raise CsbenchError(f"config file {file} is not valid TOML: {exc}") from None
 
 
+def file_keys(file: str | None) -> set[str]:
+    """The RunConfig fields a TOML file sets (none without a file)."""
+    return set(_normalised(_read_toml(file), f" in {file}")) if file else set()
+
+
 def _preset(name: object) -> dict:
     if name not in PRESETS:
         raise CsbenchError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")

@@ -87,3 +87,27 @@ def test_the_documented_first_prior_passes_check(page, tmp_path, capsys):
     (tmp_path / "my_prior.py").write_text(text[start:text.index("```", start)])
     assert main(["check", str(tmp_path / "my_prior.py")]) == 0
     assert "back-projection: all checks passed" in capsys.readouterr().out
+
+
+def test_a_plugin_given_to_compare_is_compared_unless_the_priors_are_listed(tmp_path, capsys):
+    """`compare --plugin FILE` adds the file's priors to the preset's; `--priors` (or a TOML file's
+    `priors`) runs exactly what it lists, with a note when it leaves the plug-in's priors out."""
+    plugin = Path("examples/min_norm_prior.py").resolve()
+    grid = ["compare", "--plugin", str(plugin), "--out", str(tmp_path / "run"), "--dry-run"]
+
+    def planned(*extra):
+        capsys.readouterr()
+        assert main([*grid, *extra]) == 0
+        out, err = capsys.readouterr()
+        return [line.split()[0] for line in out.splitlines()[2:-1]], err
+
+    priors, err = planned()
+    assert priors == ["lasso-pixel", "lasso-dct", "lasso-wavelet", "tv", "vae", "dcgan", "min-norm"] and not err
+    priors, err = planned("--priors", "lasso-dct", "--m", "50")
+    assert priors == ["lasso-dct"]
+    assert f"note: the prior(s) of --plugin {plugin} (min-norm) are not in --priors" in err
+    (tmp_path / "run.toml").write_text('priors = ["lasso-dct"]\n')
+    priors, err = planned("--config", str(tmp_path / "run.toml"))
+    assert priors == ["lasso-dct"] and "are not in --priors" in err
+    priors, err = planned("--priors", "min-norm[ridge=0.1]", "--m", "50")
+    assert priors == ["min-norm[ridge=0.1]"] and not err
