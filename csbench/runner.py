@@ -22,7 +22,7 @@ from csbench.datasets import Dataset, dataset_signature, load_dataset
 from csbench.errors import CsbenchError
 from csbench.fingerprint import array_hash, changed_sources, code_hash, combine
 from csbench.generative.checkpoints import sha256_of
-from csbench.measurements import get_measurement
+from csbench.measurements import MEASUREMENTS, get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused
 from csbench.problem import Problem
@@ -116,10 +116,11 @@ def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
 # `task_fingerprint` hashes anyway, left out of its `scoring` part (with what only they import), so
 # that editing them recomputes nothing: the run settings and presets (a task gets their values as
 # its images, hashed, and its device), progress lines, the checkpoint loader (the runner only hashes
-# the files; a generative prior's own closure holds the loader and the models), and the measurement
-# registry with the models it imports (the task's own model is hashed as `measurement`).
+# the files; a generative prior's own closure holds the loader and the models), and the modules of
+# the measurement models (the task's own model is hashed as `measurement`; the registry that
+# builds it stays in).
 NOT_SCORING = frozenset({"csbench.config", "csbench.progress", "csbench.generative.checkpoints",
-                         "csbench.measurements"})
+                         *(model.__module__ for model in MEASUREMENTS.values())})
 
 
 def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, device: str) -> str:

@@ -440,10 +440,11 @@ def _another_version(monkeypatch, module_name):
 
 # What a task's numbers depend on (a prior using csbench's generative code, one that does not)...
 SCORING = ["csbench.runner", "csbench.metrics", "csbench.problem", "csbench.rng", "csbench.priors",
-           "csbench.datasets.mnist_digits", "csbench.measurements.gaussian", "csbench.measurements.base"]
+           "csbench.datasets.mnist_digits", "csbench.measurements.gaussian", "csbench.measurements.base",
+           "csbench.measurements"]   # the registry: it builds the task's model
 GENERATIVE = ["csbench.generative.checkpoints", "csbench.generative.models", "csbench.generative.latent"]
 # ... and what it does not: the run settings and presets, progress lines, other measurement models.
-NOT_SCORING = ["csbench.config", "csbench.progress", "csbench.measurements", "csbench.measurements.superres",
+NOT_SCORING = ["csbench.config", "csbench.progress", "csbench.measurements.superres",
                "csbench.measurements.inpaint", "csbench.measurements.nonlinear"]
 
 
