@@ -13,6 +13,11 @@
 # mnist-paper-cpu/ are bit for bit equal. On 2 CPU cores alone a dataset takes 72 minutes:
 # mnist-paper-cpu/ is the whole MNIST preset so run (4,322 s, 8,517 task-seconds), checked against mnist/.
 # A run that is stopped resumes where it was when the same command is given again.
+# An edit that changes how identities are taken (csbench/fingerprint.py, runner.NOT_SCORING) changes
+# every fingerprint without changing a number: rather than rerunning, re-key each store's rows that
+# are the current code's (compute every (prior, measurement, device) fingerprint with the code before
+# and after the edit, and replace only the rows equal to the former), then check with `csbench report`
+# that each reference names the same rows as not current as before.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for dataset in mnist fashion-mnist; do
