@@ -40,7 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     slice_options = [option for flag in ("priors", "m") if getattr(args, flag)
                      for option in (f"--{flag}", getattr(args, flag))]
-    extra = [option for flag in ("plugin", "reuse") if getattr(args, flag) for option in (f"--{flag}", getattr(args, flag))]
+    extra = [option for flag in ("plugin", "reuse") if getattr(args, flag)
+             for option in (f"--{flag}", getattr(args, flag))]
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.keep or scratch)
         command = [sys.executable, "-m", "csbench", "compare", "--preset", args.preset, "--dataset", args.dataset,
@@ -54,8 +55,9 @@ def main() -> None:
             computed, reused = "", []
             if args.reuse:   # tasks copied from DIR: the same key and fingerprint there
                 db.execute("ATTACH DATABASE ? AS source", (str(Path(args.reuse) / "results.sqlite"),))
-                same = ("EXISTS (SELECT 1 FROM source.tasks s WHERE (s.dataset, s.measurement, s.prior, s.m, s.noise, "
-                        "s.seed, s.fingerprint) = (t.dataset, t.measurement, t.prior, t.m, t.noise, t.seed, t.fingerprint))")
+                columns = ("dataset", "measurement", "prior", "m", "noise", "seed", "fingerprint")
+                same = (f"EXISTS (SELECT 1 FROM source.tasks s WHERE ({', '.join(f's.{c}' for c in columns)}) "
+                        f"= ({', '.join(f't.{c}' for c in columns)}))")
                 reused = db.execute(f"SELECT prior, COUNT(*), SUM(seconds) FROM tasks t WHERE {same} "
                                     "GROUP BY prior").fetchall()
                 computed = f"WHERE NOT {same}"
@@ -67,7 +69,7 @@ def main() -> None:
         print(f"{prior:<16}{count:>6}{total:>14.1f}")
     if args.reuse:
         print(f"copied from {args.reuse} instead of computed: " + ", ".join(
-            f"{prior} {count} tasks ({seconds_there:.0f} task-seconds there)" for prior, count, seconds_there in reused))
+            f"{prior} {count} tasks ({there:.0f} task-seconds there)" for prior, count, there in reused))
     total = sum(row[1] for row in per_prior)
     print(f"task seconds {total:.0f} over {args.workers} workers = {total / args.workers:.0f} s; "
           f"wall {seconds:.0f} s (the rest: experiments, start-up, report)")

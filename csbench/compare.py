@@ -332,7 +332,8 @@ def plan(config: RunConfig, store: ResultStore, data: Dataset) -> Plan:
     for name in config.experiments:
         if stored.get(name) == experiment_print:
             continue
-        origin = next((source for source, held in source_experiments.items() if held.get(name) == experiment_print), None)
+        origin = next((source for source, held in source_experiments.items() if held.get(name) == experiment_print),
+                      None)
         if origin is None:
             result.experiments.append(name)
         else:

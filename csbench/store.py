@@ -123,7 +123,8 @@ class ResultStore:
             listed = ", ".join(columns[table])
             rows = source.conn.execute(f"SELECT {listed} FROM {table} WHERE {where} {only}", values).fetchall()
             self.conn.execute(f"DELETE FROM {table} WHERE {where}", values)
-            self.conn.executemany(f"INSERT INTO {table} ({listed}) VALUES ({', '.join('?' * len(columns[table]))})", rows)
+            marks = ", ".join("?" * len(columns[table]))
+            self.conn.executemany(f"INSERT INTO {table} ({listed}) VALUES ({marks})", rows)
 
         with self.conn:
             for key in keys:
