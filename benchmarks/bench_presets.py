@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from csbench.store import ResultStore
 
 TARGETS = {"quick": 60.0, "default": 300.0, "paper": 1800.0}  # seconds on 2 CPU cores (issue 9)
 
@@ -51,25 +52,24 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
-        with sqlite3.connect(out / "results.sqlite") as db:
-            computed, reused = "", []
-            if args.reuse:   # tasks copied from DIR: the same key and fingerprint there
-                db.execute("ATTACH DATABASE ? AS source", (str(Path(args.reuse) / "results.sqlite"),))
-                columns = ("dataset", "measurement", "prior", "m", "noise", "seed", "fingerprint")
-                same = (f"EXISTS (SELECT 1 FROM source.tasks s WHERE ({', '.join(f's.{c}' for c in columns)}) "
-                        f"= ({', '.join(f't.{c}' for c in columns)}))")
-                reused = db.execute(f"SELECT prior, COUNT(*), SUM(seconds) FROM tasks t WHERE {same} "
-                                    "GROUP BY prior").fetchall()
-                computed = f"WHERE NOT {same}"
-            per_prior = db.execute(f"SELECT prior, SUM(seconds), COUNT(*) FROM tasks t {computed} GROUP BY prior "
-                                   "ORDER BY SUM(seconds) DESC").fetchall()
+        store = ResultStore(out / "results.sqlite", read_only=True)
+        seconds_of = store.task_seconds()
+        copied = {key for entry in store.reused() for key in entry["tasks"]}
+        store.close()
+    per_prior, reused = {}, {}   # prior -> [task seconds, tasks], computed here / copied
+    for key, task_seconds in seconds_of.items():
+        counts = (reused if key in copied else per_prior).setdefault(key[2], [0.0, 0])
+        counts[0] += task_seconds or 0.0
+        counts[1] += 1
+    per_prior = sorted(((prior, *counts) for prior, counts in per_prior.items()), key=lambda row: -row[1])
     print(f"compare --preset {args.preset} --dataset {args.dataset}: {args.workers} workers, {os.cpu_count()} cores")
     print(f"{'prior':<16}{'tasks':>6}{'task seconds':>14}")
     for prior, total, count in per_prior:
         print(f"{prior:<16}{count:>6}{total:>14.1f}")
     if args.reuse:
         print(f"copied from {args.reuse} instead of computed: " + ", ".join(
-            f"{prior} {count} tasks ({there:.0f} task-seconds there)" for prior, count, there in reused))
+            f"{prior} {count} tasks ({there:.0f} task-seconds there)"
+            for prior, (there, count) in sorted(reused.items())))
     total = sum(row[1] for row in per_prior)
     print(f"task seconds {total:.0f} over {args.workers} workers = {total / args.workers:.0f} s; "
           f"wall {seconds:.0f} s (the rest: experiments, start-up, report)")

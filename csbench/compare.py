@@ -42,6 +42,11 @@ RESUME_KEYS = ("dataset", "measurement", "seeds", "n_images", "n_validation", "r
 OVERSAMPLING = 16  # nonlinear links (one-bit, phaseless) may take up to 16 n measurements
 
 
+def per_prior(counts: dict[str, int]) -> str:
+    """'lasso-dct: 9, vae: 2': counts per prior, sorted by prior."""
+    return ", ".join(f"{prior}: {n}" for prior, n in sorted(counts.items()))
+
+
 @dataclass
 class Staleness:
     """Stored results that this checkout would not reproduce as stored: the report shows them as
@@ -55,10 +60,10 @@ class Staleness:
         """(label, sentence) per finding, for the console and the report; none when all is current."""
         notes = []
         if self.tasks:
-            counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(self.tasks.items()))
             notes.append(("Not current", f"{sum(self.tasks.values())} stored task(s) were computed by other code, "
-                          f"parameters, checkpoints or images than this checkout's ({counts}); they are reported "
-                          "as stored, and `csbench compare` with those priors into this directory recomputes them"))
+                          f"parameters, checkpoints or images than this checkout's ({per_prior(self.tasks)}); they "
+                          "are reported as stored, and `csbench compare` with those priors into this directory "
+                          "recomputes them"))
         if self.experiments:
             notes.append(("Not current", f"Stored experiment(s) {', '.join(self.experiments)} were computed by "
                           "other code, scale or seed than this run's; a `compare` that runs them recomputes them"))
@@ -71,10 +76,9 @@ class Staleness:
         code make the changes against it include what changed since, not only this run's noise."""
         if not self.tasks:
             return []
-        counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(self.tasks.items()))
         return [("Reference not current", f"{sum(self.tasks.values())} task(s) of the reference {reference} were "
-                 f"computed by other code, parameters, checkpoints or images than this checkout's ({counts}); "
-                 "the changes against them include what changed since")]
+                 "computed by other code, parameters, checkpoints or images than this checkout's "
+                 f"({per_prior(self.tasks)}); the changes against them include what changed since")]
 
 
 @dataclass
@@ -319,8 +323,7 @@ def plan(config: RunConfig, store: ResultStore, data: Dataset) -> Plan:
     for task in task_grid(config):
         if done.get(task.key) == prints[task.prior]:
             fate = "stored"
-        elif origin := next((source for source, held in sources.items() if held.get(task.key) == prints[task.prior]),
-                            None):
+        elif origin := _holder(sources, task.key, prints[task.prior]):
             fate = "reused"
             result.reused.setdefault(origin, []).append(task)
         else:
@@ -332,13 +335,18 @@ def plan(config: RunConfig, store: ResultStore, data: Dataset) -> Plan:
     for name in config.experiments:
         if stored.get(name) == experiment_print:
             continue
-        origin = next((source for source, held in source_experiments.items() if held.get(name) == experiment_print),
-                      None)
+        origin = _holder(source_experiments, name, experiment_print)
         if origin is None:
             result.experiments.append(name)
         else:
             result.reused_experiments.setdefault(origin, []).append(name)
     return result
+
+
+def _holder(held: dict[str, dict], key: object, fingerprint: str) -> str | None:
+    """The first `--reuse` directory whose store holds `key` (a task key or experiment name) with
+    `fingerprint`; `held`: directory -> that store's {key: fingerprint}."""
+    return next((source for source, prints in held.items() if prints.get(key) == fingerprint), None)
 
 
 def dry_run(config: RunConfig) -> Plan:
@@ -366,17 +374,14 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
         reading = ResultStore(Path(source) / "results.sqlite", read_only=True)
         try:
             store.copy_from(reading, [task.key for task in tasks], experiments, config.reconstructions)
-            store.set_meta(reused=store.meta().get("reused", []) + [
-                {"from": str(source), "tasks": len(tasks), "experiments": experiments, "sessions": reading.sessions()}])
         finally:
             reading.close()
-        counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(Counter(task.prior for task in tasks).items()))
+        counts = per_prior(Counter(task.prior for task in tasks))
         also = f" and experiment(s) {', '.join(experiments)}" if experiments else ""
         print(f"{len(tasks)} task(s){also} reused from {source}{f' ({counts})' if counts else ''}: computed there "
               "with this checkout's code, parameters, checkpoints, images and device", file=sys.stderr)
     if outcome.recomputed:
-        counts = ", ".join(f"{prior}: {n}" for prior, n in sorted(rerun.items()))
-        print(f"{outcome.recomputed} stored task(s) are rerun ({counts}): the prior, its parameters, code or "
+        print(f"{outcome.recomputed} stored task(s) are rerun ({per_prior(rerun)}): the prior, its parameters, code or "
               "checkpoint, or the images changed since they were computed", file=sys.stderr)
     sessions = store.sessions()
     session = {**environment(config.device), "device": config.device, "executor": config.executor,

@@ -52,7 +52,8 @@ def write_outputs(out: Path, against: Path | None = None, notes: list[tuple[str,
     sentence) pairs the report states under its verdict (`compare.Staleness.notes`)."""
     out = Path(out)
     store = ResultStore(out / "results.sqlite", read_only=True)
-    results, meta = store.results(), {**store.meta(), "sessions": store.sessions(), "notes": list(notes)}
+    results, meta = store.results(), {**store.meta(), "sessions": store.sessions(), "notes": list(notes),
+                                      "reused": store.reused()}
     recons, experiments, tuning = store.reconstructions(), store.experiments(), store.tuning()
     store.close()
     reference = pd.read_csv(Path(against) / "summary.csv") if against is not None else None
@@ -273,8 +274,8 @@ def _run_table(results: pd.DataFrame, config: dict, sessions: list[dict], reused
             ("seeds", config.get("seeds"))]
     rows += [(f"ran on ({i})" if len(sessions) > 1 else "ran on", _session_text(session))
              for i, session in enumerate(sessions, 1)]
-    rows += [("reused from", f"{entry['from']}: {entry['tasks']} tasks"
-              + "".join(f", experiment {name}" for name in entry.get("experiments", [])) + ", computed there on "
+    rows += [("reused from", f"{entry['from']}: {len(entry['tasks'])} tasks"
+              + "".join(f", experiment {name}" for name in entry["experiments"]) + ", computed there on "
               + ("; ".join(map(_session_text, entry["sessions"])) if entry.get("sessions") else "unrecorded machines"))
              for entry in reused]
     return pd.DataFrame(rows, columns=["setting", "value"])

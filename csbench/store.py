@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS experiments (name TEXT PRIMARY KEY, table_json TEXT N
 """
 
 
+def _task_key(values) -> tuple:
+    """A task key (dataset, measurement, prior, m, noise, seed) with its numbers typed."""
+    dataset, measurement, prior, m, noise, seed = values
+    return dataset, measurement, prior, int(m), float(noise), int(seed)
+
+
 def _quantise(image: np.ndarray) -> bytes:
     """A [0, 1] image as uint8 bytes (for reconstruction grids; 1/255 is below what eyes see)."""
     return (np.clip(np.nan_to_num(image), 0.0, 1.0) * 255).round().astype(np.uint8).tobytes()
@@ -108,9 +114,10 @@ class ResultStore:
 
     def copy_from(self, source: ResultStore, keys: list[tuple], experiments: list[str], reconstructions: int) -> None:
         """Tasks and experiments of another run's store into this one, replacing what this store holds
-        for them, in one transaction: each task's `tasks` row (status, seconds, finish time,
-        fingerprint), result rows, tuning scores and first `reconstructions` reconstructions; each
-        experiment's table and fingerprint."""
+        for them, in one transaction from one snapshot of the source: each task's `tasks` row (status,
+        seconds, finish time, fingerprint), result rows, tuning scores and first `reconstructions`
+        reconstructions; each experiment's table and fingerprint. The meta key `reused` records what
+        was copied from where and the source's sessions (`reused` reads it back)."""
         tables = ("tasks", "reconstructions", "tuning", "results", "experiments")
         columns = {table: self._ordered_columns(table) for table in tables}
         for table in tables:
@@ -126,14 +133,37 @@ class ResultStore:
             marks = ", ".join("?" * len(columns[table]))
             self.conn.executemany(f"INSERT INTO {table} ({listed}) VALUES ({marks})", rows)
 
-        with self.conn:
-            for key in keys:
-                for table in tables[:4]:
-                    names = ["m_requested" if c == "m" and table == "results" else c for c in TASK_KEY]
-                    only = f"AND instance < {int(reconstructions)}" if table == "reconstructions" else ""
-                    copy(table, " AND ".join(f"{c} = ?" for c in names), key, only)
-            for name in experiments:
-                copy("experiments", "name = ?", (name,))
+        source.conn.execute("BEGIN")   # every table read from the same state of the source
+        try:
+            with self.conn:
+                for key in keys:
+                    for table in tables[:4]:
+                        names = ["m_requested" if c == "m" and table == "results" else c for c in TASK_KEY]
+                        only = f"AND instance < {int(reconstructions)}" if table == "reconstructions" else ""
+                        copy(table, " AND ".join(f"{c} = ?" for c in names), key, only)
+                for name in experiments:
+                    copy("experiments", "name = ?", (name,))
+                stamps, prints = self._task_stamps(), self.experiment_fingerprints()
+                entry = {"from": str(source.path.parent), "sessions": source.sessions(),
+                         "tasks": [[*key, stamps[tuple(key)]] for key in keys if tuple(key) in stamps],
+                         "experiments": [[name, prints[name]] for name in experiments if name in prints]}
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('reused', ?)",
+                                  (json.dumps(self.meta().get("reused", []) + [entry]),))
+        finally:
+            source.conn.rollback()
+
+    def reused(self) -> list[dict]:
+        """What `copy_from` copied, per source, as far as this store still holds it as copied (a task
+        recomputed here since has another finish time, an experiment another fingerprint):
+        {"from": directory, "sessions": its sessions, "tasks": [task key], "experiments": [name]}."""
+        stamps, prints = self._task_stamps(), self.experiment_fingerprints()
+        entries = []
+        for entry in self.meta().get("reused", []):
+            tasks = [_task_key(task[:-1]) for task in entry["tasks"] if stamps.get(_task_key(task[:-1])) == task[-1]]
+            experiments = [name for name, fingerprint in entry["experiments"] if prints.get(name) == fingerprint]
+            if tasks or experiments:
+                entries.append({**entry, "tasks": tasks, "experiments": experiments})
+        return entries
 
     def write_truth(self, dataset: str, images: np.ndarray) -> None:
         """The first test images, stored as prior `truth` (m = 0) for reconstruction grids."""
@@ -154,12 +184,19 @@ class ResultStore:
         fingerprint = "fingerprint" if "fingerprint" in self._columns("tasks") else "''"  # read-only old store
         rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, {fingerprint} FROM tasks "
                                  "WHERE status IN ('ok', 'skipped')").fetchall()
-        return {(d, ms, p, int(m), float(s), int(sd)): fp or "" for d, ms, p, m, s, sd, fp in rows}
+        return {_task_key(row[:-1]): row[-1] or "" for row in rows}
 
     def task_seconds(self) -> dict[tuple, float | None]:
         """{task key: seconds it took} of every stored task, failed ones included."""
-        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, seconds FROM tasks").fetchall()
-        return {(d, ms, p, int(m), float(s), int(sd)): seconds for d, ms, p, m, s, sd, seconds in rows}
+        return self._per_task("seconds")
+
+    def _task_stamps(self) -> dict[tuple, str]:
+        """{task key: when it finished} of every stored task."""
+        return self._per_task("finished")
+
+    def _per_task(self, column: str) -> dict[tuple, object]:
+        rows = self.conn.execute(f"SELECT {', '.join(TASK_KEY)}, {column} FROM tasks").fetchall()
+        return {_task_key(row[:-1]): row[-1] for row in rows}
 
     def experiment_fingerprints(self) -> dict[str, str]:
         """{experiment name: fingerprint} of the stored experiments ("" if stored without one)."""

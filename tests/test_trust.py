@@ -198,6 +198,13 @@ def test_a_run_copies_what_another_run_computed_as_this_checkout_would_and_compu
     assert run(out, plugin, "--m", "50,100", *reuse) == 0         # m = 100 is computed
     assert list(stored(out).m) == [50, 50, 100, 100]
     assert "reused" not in capsys.readouterr().err                 # m = 50 is now this run's own
+    connection = sqlite3.connect(out / "results.sqlite")
+    with connection:
+        connection.execute("UPDATE tasks SET fingerprint = 'older code' WHERE m = 50")
+    connection.close()
+    assert run(out, plugin, "--m", "50,100") == 0                  # the copy is recomputed here ...
+    report = (out / "report.md").read_text()                       # ... and no longer reported as copied
+    assert f"| reused from | {source}: 0 tasks, experiment landscape, computed there on cpu;" in report
 
 
 def test_a_run_never_copies_what_this_checkout_would_compute_otherwise(tmp_path, capsys):
