@@ -9,7 +9,9 @@
 # --experiments none`, likewise `--priors deep-decoder` and `--priors sparsegen`, in mnist-paper-cpu and
 # mnist-all-priors too, with the store's run config put back afterwards), and OMP's and IHT's with them
 # (`--priors lasso-dct,lasso-wavelet,tv,omp,iht`) so that only the VAE's, DCGAN's and PGD-GAN's rows are
-# of older code (`compare ... --dry-run` lists what a rerun recomputes); the same CPU rows of mnist/ and
+# of older code (`compare ... --dry-run` lists what a rerun recomputes) in mnist/; fashion-mnist/'s were
+# rerun on 2 CPU cores on 2026-12-01 (`--preset paper --dataset fashion-mnist` into it recomputes just
+# those: 4,912 task-seconds, all 99 means within noise of the H200 rows); the same CPU rows of mnist/ and
 # mnist-paper-cpu/ are bit for bit equal. On 2 CPU cores alone a dataset takes 72 minutes:
 # mnist-paper-cpu/ is the whole MNIST preset so run (4,322 s, 8,517 task-seconds), checked against mnist/.
 # A run that is stopped resumes where it was when the same command is given again.
