@@ -34,12 +34,46 @@ from csbench.naming import parse_name
 from csbench.priors import load_plugin, make_prior, registry
 from csbench.report import write_outputs
 from csbench.runner import (ExperimentJob, ExperimentResult, Task, TaskResult, experiment_fingerprint, failed_result,
-                            images_hash, longest_first, task_fingerprint, task_grid)
+                            images_hash, task_fingerprint, task_grid)
 from csbench.store import TASK_KEY, ResultStore
 
 # Settings a stored run must share with a rerun that resumes it (priors, m and noise may grow).
 RESUME_KEYS = ("dataset", "measurement", "seeds", "n_images", "n_validation", "reconstructions")
 OVERSAMPLING = 16  # nonlinear links (one-bit, phaseless) may take up to 16 n measurements
+
+
+# A task's expected seconds relative to a sparsity task's, by the prior's kind (the default preset on
+# 2 CPU cores: a VAE or DCGAN task takes 5-7x a Lasso or TV task; the paper preset's deep-decoder
+# tasks about as long as the generative ones). A theory experiment counts as a generative task.
+# Scheduling only, so not part of any task's fingerprint: editing it recomputes nothing.
+KIND_COST = {"generative": 6.0, "untrained": 5.0, "other": 2.0, "sparsity": 1.0}
+
+
+def expected_cost(job: Task | ExperimentJob, kinds: dict[str, str]) -> float:
+    """`KIND_COST` of the job's prior (`kinds`: {prior spec: kind}; a plug-in's unknown kind counts as
+    "other"), of "generative" for an experiment."""
+    if isinstance(job, ExperimentJob):
+        return KIND_COST["generative"]
+    return KIND_COST.get(kinds.get(job.prior, ""), KIND_COST["other"])
+
+
+def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
+    """Tasks in the order workers should take them: the costliest first (`expected_cost`, then larger
+    m), so that the last tasks are short and the workers finish together (greedy list scheduling's
+    tail is at most the last task)."""
+    return sorted(tasks, key=lambda t: (-expected_cost(t, kinds), -t.m))
+
+
+def progress_bar(grid: list[Task], jobs: list[Task | ExperimentJob], experiments: int, kinds: dict[str, str],
+                 quiet: bool) -> tqdm:
+    """The run's progress bar, advanced by `expected_cost` per finished job so that its time left is
+    not skewed by the costliest tasks running first (counted in tasks, it read 2-3x too long early
+    in a default run), at the run's average rate (smoothing 0: tasks of different kinds alternate).
+    Stored and copied tasks start as done; the postfix counts tasks."""
+    total = sum(expected_cost(task, kinds) for task in grid) + experiments * KIND_COST["generative"]
+    todo = sum(expected_cost(job, kinds) for job in jobs)
+    return tqdm(total=total, initial=total - todo, disable=quiet, desc="compare", smoothing=0,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
 
 
 def per_prior(counts: dict[str, int]) -> str:
@@ -390,12 +424,13 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
         store.set_meta(sessions=sessions + [session])
     store.set_meta(config=config.to_dict())
     # The experiments first (each is as long as the longest tasks), then the costliest tasks.
+    kinds = {spec: make_prior(spec).kind for spec in config.priors}
     jobs = [ExperimentJob(name, config.experiment_scale, config.seeds[0]) for name in pending]
-    jobs += longest_first(todo, {spec: make_prior(spec).kind for spec in config.priors})
-    with tqdm(total=len(grid) + len(pending), initial=len(grid) - len(todo), unit="task",
-              disable=config.quiet, desc="compare") as bar:
+    jobs += longest_first(todo, kinds)
+    count, finished = len(grid) + len(pending), len(grid) - len(todo)
+    with progress_bar(grid, jobs, len(pending), kinds, config.quiet) as bar:
         def show(task, text: str) -> None:
-            bar.set_postfix_str(f"{task.label}: {text}")
+            bar.set_postfix_str(f"{finished}/{count} tasks, {task.label}: {text}")
 
         for result in EXECUTORS[config.executor](jobs, config, show):
             if isinstance(result, ExperimentResult):
@@ -411,8 +446,9 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
                     result = _not_as_fingerprinted(result, images, config)
                 store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
                                  result.reconstructions, prints[result.task.prior], result.tuning)
-            bar.set_postfix_str(result.task.label)
-            bar.update()
+            finished += 1
+            bar.set_postfix_str(f"{finished}/{count} tasks, {result.task.label}")
+            bar.update(expected_cost(result.task, kinds))
     if todo or pending:
         store.set_meta(sessions=sessions + [{**session, "tasks": len(todo), "experiments": pending}])
     results = store.results()

@@ -93,18 +93,6 @@ def task_grid(config: RunConfig) -> list[Task]:
             for prior in config.priors]
 
 
-# Task cost by prior kind, highest first: generative priors run hundreds of network evaluations
-# per image, untrained networks fit one per image, sparsity solvers are cheapest.
-_KIND_COST = {"generative": 3, "untrained": 2, "other": 1, "sparsity": 0}
-
-
-def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
-    """Tasks in the order workers should take them: the costliest first (by the prior's kind,
-    then larger m), so that the last tasks are short and the workers finish together (greedy
-    list scheduling's tail is at most the last task). `kinds`: {prior spec: kind}."""
-    return sorted(tasks, key=lambda t: (-_KIND_COST.get(kinds.get(t.prior, ""), 1), -t.m))
-
-
 def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
     """sha256 of the images a run uses, the first n of the test and of the validation split: part
     of every task's fingerprint, and sent back with each task's result, so that a worker that

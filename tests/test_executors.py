@@ -13,7 +13,8 @@ import pytest
 from csbench.cli import main
 from csbench.config import make_config
 from csbench.executors import EXECUTORS
-from csbench.runner import task_grid
+from csbench.compare import expected_cost, longest_first, progress_bar
+from csbench.runner import ExperimentJob, task_grid
 
 PLUGIN = "tests/plugins/dying_priors.py"
 
@@ -150,6 +151,33 @@ def test_an_unusable_dask_scheduler_is_one_error_line(address, tmp_path, capsys)
     assert code == 2 and err.startswith(f"error: cannot reach the Dask scheduler at {address}: ")
     assert len(err.strip().splitlines()) == 1
 
+
+
+def test_workers_take_the_costliest_tasks_first():
+    """Generative before other before sparsity priors, larger m first: the short tasks come last."""
+    tasks = task_grid(make_config("quick", priors="lasso-dct,vae,lasso-pixel", m="10,100"))
+    order = [(t.prior, t.m) for t in longest_first(tasks, {"lasso-dct": "sparsity", "vae": "generative",
+                                                             "lasso-pixel": "other"})]
+    assert order == [("vae", 100), ("vae", 10), ("lasso-pixel", 100), ("lasso-pixel", 10),
+                     ("lasso-dct", 100), ("lasso-dct", 10)]
+
+
+def test_the_progress_bar_counts_expected_seconds(capsys, tmp_path):
+    """The bar advances by each job's expected cost (a generative task 6 sparsity tasks, an
+    experiment as a generative task), stored tasks start as done, and a run ends at 100% with
+    every task counted."""
+    kinds = {"vae": "generative", "lasso-dct": "sparsity"}
+    grid = task_grid(make_config("quick", priors="vae,lasso-dct", m="10,100"))
+    stored = grid[0]
+    jobs = [ExperimentJob("phase", 1.0, 0)] + longest_first(grid[1:], kinds)
+    bar = progress_bar(grid, jobs, 1, kinds, quiet=True)
+    assert (bar.total, bar.n) == (2 * 6 + 2 * 1 + 6, expected_cost(stored, kinds))
+    assert [expected_cost(job, kinds) for job in jobs] == [6, 6, 1, 1]
+
+    code = main(["compare", "--priors", "lasso-pixel,min-norm", "--plugin", "examples/min_norm_prior.py",
+                 "--m", "10", "--n-images", "2", "--out", str(tmp_path / "out")])   # costs 1 and 2
+    last = capsys.readouterr().err.split("\r")[-1]
+    assert code == 0 and "100%" in last and "2/2 tasks" in last, last
 
 
 @pytest.mark.parametrize("executor", ["serial", "processes"])

@@ -7,7 +7,7 @@ import torch
 from csbench.config import make_config
 from csbench.datasets import load_dataset
 from csbench.priors import Prior, load_plugin
-from csbench.runner import ExperimentJob, Task, failed_result, longest_first, make_problem, run_task, task_grid, tune
+from csbench.runner import ExperimentJob, Task, failed_result, make_problem, run_task, task_grid, tune
 
 PLUGINS = ("tests/plugins/odd_priors.py", "examples/min_norm_prior.py")
 
@@ -36,15 +36,6 @@ def test_every_prior_sees_the_same_operator_and_noise():
 def test_task_grid_covers_the_product():
     grid = task_grid(config(priors="min-norm,crashing", m="10,20", noise="0.1,1", seed="0,1"))
     assert len(grid) == 2 * 2 * 2 * 2 and len(set(grid)) == len(grid)
-
-
-def test_workers_take_the_costliest_tasks_first():
-    """Generative before other before sparsity priors, larger m first: the short tasks come last."""
-    tasks = task_grid(config(priors="lasso-dct,vae,min-norm", m="10,100"))
-    order = [(t.prior, t.m) for t in longest_first(tasks, {"lasso-dct": "sparsity", "vae": "generative",
-                                                             "min-norm": "other"})]
-    assert order == [("vae", 100), ("vae", 10), ("min-norm", 100), ("min-norm", 10),
-                     ("lasso-dct", 100), ("lasso-dct", 10)]
 
 
 def test_an_experiment_runs_as_a_job_and_fails_alone(monkeypatch):
