@@ -34,12 +34,11 @@ python -m csbench compare --preset quick --dataset mnist --m 100,400 --n-images 
     --priors lasso-pixel,lasso-dct,lasso-wavelet,tv,omp,iht,vae,dcgan,hv,pgd-gan,sparsegen,deep-decoder \
     --out reports/reference/mnist-all-priors "$@"
 python -m csbench compare --preset paper --dataset mnist --device cpu --out reports/reference/mnist-paper-cpu
-# score-mnist/ and score-fashion-mnist/: the first 64 test digits of mnist/ (fashion-mnist/), whose
-# vae and dcgan rows were copied in by hand, not by this script (the store's config names them under
-# merged_from), and score, tv and lasso-wavelet computed there on 2 CPU cores (2026-12-01; the
-# config's priors put back afterwards):
+# score-mnist/ and score-fashion-mnist/: the first 64 test images, five priors, 2 CPU cores (2026-12-01;
+# score-mnist's vae, dcgan, tv and lasso-wavelet rows are mnist-default-cpu's, which
+# `--reuse reports/reference/mnist-default-cpu` copies instead of computing):
 for dataset in mnist fashion-mnist; do
-    python -m csbench compare --dataset "$dataset" --priors score,tv,lasso-wavelet --n-images 64 \
+    python -m csbench compare --dataset "$dataset" --priors score,vae,dcgan,tv,lasso-wavelet --n-images 64 \
         --experiments none --out "reports/reference/score-$dataset"
 done
 python -m csbench report reports/reference/mnist-paper-cpu --against reports/reference/mnist
