@@ -64,14 +64,13 @@ def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
     return sorted(tasks, key=lambda t: (-expected_cost(t, kinds), -t.m))
 
 
-def progress_bar(grid: list[Task], jobs: list[Task | ExperimentJob], experiments: int, kinds: dict[str, str],
-                 quiet: bool) -> tqdm:
+def progress_bar(grid: list[Task], jobs: list[Task | ExperimentJob], kinds: dict[str, str], quiet: bool) -> tqdm:
     """The run's progress bar, advanced by `expected_cost` per finished job so that its time left is
     not skewed by the costliest tasks running first (counted in tasks, it read 2-3x too long early
     in a default run), at the run's average rate (smoothing 0: tasks of different kinds alternate).
     Stored and copied tasks start as done; the postfix counts tasks."""
-    total = sum(expected_cost(task, kinds) for task in grid) + experiments * KIND_COST["generative"]
     todo = sum(expected_cost(job, kinds) for job in jobs)
+    total = todo + sum(expected_cost(task, kinds) for task in grid if task not in jobs)
     return tqdm(total=total, initial=total - todo, disable=quiet, desc="compare", smoothing=0,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
 
@@ -428,7 +427,7 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     jobs = [ExperimentJob(name, config.experiment_scale, config.seeds[0]) for name in pending]
     jobs += longest_first(todo, kinds)
     count, finished = len(grid) + len(pending), len(grid) - len(todo)
-    with progress_bar(grid, jobs, len(pending), kinds, config.quiet) as bar:
+    with progress_bar(grid, jobs, kinds, config.quiet) as bar:
         def show(task, text: str) -> None:
             bar.set_postfix_str(f"{finished}/{count} tasks, {task.label}: {text}")
 

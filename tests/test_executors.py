@@ -170,7 +170,7 @@ def test_the_progress_bar_counts_expected_seconds(capsys, tmp_path):
     grid = task_grid(make_config("quick", priors="vae,lasso-dct", m="10,100"))
     stored = grid[0]
     jobs = [ExperimentJob("phase", 1.0, 0)] + longest_first(grid[1:], kinds)
-    bar = progress_bar(grid, jobs, 1, kinds, quiet=True)
+    bar = progress_bar(grid, jobs, kinds, quiet=True)
     assert (bar.total, bar.n) == (2 * 6 + 2 * 1 + 6, expected_cost(stored, kinds))
     assert [expected_cost(job, kinds) for job in jobs] == [6, 6, 1, 1]
 
