@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REUSABLE = ROOT / ".github/workflows/csbench.yml"
 CI_COMMANDS = ["pip install torch==2.13.0", "pip install -e .[dev]", "python -m pytest",
                "python -m csbench compare --preset default --out reports/ci --quiet",
-               "python -m csbench report reports/ci --against reports/reference/mnist"]
+               "python -m csbench report reports/ci --against reports/reference/mnist-default-cpu --fail-on-regression"]
 
 
 def load(path: Path) -> dict:
