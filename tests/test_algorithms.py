@@ -225,6 +225,7 @@ def test_deep_decoder_widths_end_at_the_widest_under_parametrised_decoder():
     assert parameter_count(widest, levels, 1) < 28 * 28 <= parameter_count(widest + 1, levels, 1)
 
 
+@pytest.mark.slow
 def test_deep_decoder_tuning_picks_its_widest_decoder_on_mnist_digits_at_m_400():
     """The runner's own tuning (8 MNIST validation digits, Gaussian A, sigma = 0.1): at m = 400 the
     widest decoder scores at least 20% below 12 channels, the old grid's top."""
@@ -235,6 +236,7 @@ def test_deep_decoder_tuning_picks_its_widest_decoder_on_mnist_digits_at_m_400()
     assert scores[15] < 0.8 * scores[12]
 
 
+@pytest.mark.slow
 def test_sparsegen_tuning_finds_its_best_lam_at_m_750_inside_its_grid():
     """The runner's own tuning (8 MNIST validation digits, Gaussian A, sigma = 0.1): at m = 750 lam
     = 0.003 scores at least 30% below 0.01, the old grid's bottom (measured: 51%; 30% on the paper

@@ -85,6 +85,7 @@ def unprivileged(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_an_unwritable_out_is_an_error(tmp_path):
     parent = tmp_path / "read-only"
     parent.mkdir()
@@ -108,6 +109,7 @@ def test_a_damaged_store_is_an_error_for_compare_and_report(tmp_path, capsys, co
     assert err.startswith("error: ") and "result store" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_read_only_store_is_an_error_and_keeps_its_results(stored_run, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(stored_run, out)
@@ -137,6 +139,7 @@ def test_a_complex_or_boolean_output_fails_the_task(tmp_path):
     assert checked(Fake(), P(), torch.zeros(2, 1, 2, 2, dtype=torch.float64)).dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_a_store_another_process_holds_is_one_error_line_and_loses_nothing(stored_run, tmp_path, capsys):
     """A store that cannot be written (here: locked by another connection, which works as root
     too, where a read-only file does not): one `error:` line, exit 2, the stored rows unchanged."""

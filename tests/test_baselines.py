@@ -276,6 +276,7 @@ def test_tv_matches_cvxpy(box):
     assert (float(x_hat.min()) >= 0 and float(x_hat.max()) <= 1) == box
 
 
+@pytest.mark.slow
 def test_tv_step_cap_reaches_the_optimum_at_small_lam():
     """The tuned TV baseline is only fair if its 1000-iteration answers are near the minimiser at the
     small lam that large m picks: on MNIST digits (m = 100, sigma = 0.1) fixed steps left the

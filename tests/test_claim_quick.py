@@ -5,6 +5,8 @@ import pytest
 
 from csbench.analysis.claim import CLAIM_KEYS, COMPARISONS
 
+pytestmark = pytest.mark.slow  # reads the shared quick run
+
 
 def test_quick_claim_has_every_comparison_and_both_verdicts_are_printed(quick_run):
     out, proc = quick_run

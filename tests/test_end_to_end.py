@@ -16,6 +16,7 @@ RESULT_COLUMNS = {"dataset", "measurement", "prior", "m", "noise", "seed", "inst
 SUMMARY_COLUMNS = {"dataset", "measurement", "prior", "m", "noise", "n", "mse_mean", "mse_ci_low",
                    "mse_ci_high", "psnr_mean", "seconds_mean"}
 TASK = ["dataset", "measurement", "prior", "m", "noise", "seed", "instance"]
+pytestmark = pytest.mark.slow  # every test here runs `compare` (or reads the shared quick run)
 
 
 def test_quick_compare_writes_the_output_contract(quick_run):

@@ -40,6 +40,7 @@ def errors(result):
     return {row["error"] for row in result.rows}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["serial", "processes"])
 def test_a_task_past_the_timeout_fails_and_the_sweep_goes_on(executor):
     results = run(executor, "hanging,adjoint", m="10,25", task_timeout=5)
@@ -48,6 +49,7 @@ def test_a_task_past_the_timeout_fails_and_the_sweep_goes_on(executor):
         assert results["adjoint", m].status == "ok"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["serial", "processes"])
 def test_a_worker_that_dies_fails_its_task_only(executor, monkeypatch):
     monkeypatch.setenv("CSBENCH_TEST_MISBEHAVE_AT", "25")
@@ -65,6 +67,7 @@ def test_without_a_timeout_serial_runs_in_this_process():
     assert {p.pid for p in psutil.Process().children(recursive=True)} == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
 def test_ctrl_c_stops_a_hung_run_and_keeps_the_finished_tasks(executor, tmp_path):
     proc, hung = _hung_run(executor, tmp_path)
@@ -76,6 +79,7 @@ def test_ctrl_c_stops_a_hung_run_and_keeps_the_finished_tasks(executor, tmp_path
     _wait_for(lambda: not psutil.pid_exists(hung), limit=60)  # the hung worker is gone
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_hung_worker(tmp_path):
     proc, hung = _hung_run("processes", tmp_path)
     proc.kill()
@@ -134,6 +138,7 @@ def _wait_for(condition, proc=None, limit=120):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_dask_fails_a_timed_out_task_and_one_that_kills_its_worker():
     """A real local cluster on loopback, with one worker: the tasks waiting there while another
     one kills it are resubmitted, not failed."""
@@ -143,6 +148,7 @@ def test_dask_fails_a_timed_out_task_and_one_that_kills_its_worker():
     assert results["adjoint", 10].status == "ok"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address", ["not-an-address", "tcp://127.0.0.1:1"])
 def test_an_unusable_dask_scheduler_is_one_error_line(address, tmp_path, capsys):
     code = main(["compare", "--preset", "quick", "--quiet", "--priors", "lasso-pixel", "--m", "10",
@@ -162,6 +168,7 @@ def test_workers_take_the_costliest_tasks_first():
                      ("lasso-dct", 100), ("lasso-dct", 10)]
 
 
+@pytest.mark.slow
 def test_the_progress_bar_counts_expected_seconds(capsys, tmp_path):
     """The bar advances by each job's expected cost (a generative task 6 sparsity tasks, an
     experiment as a generative task), stored tasks start as done, and a run ends at 100% with
@@ -205,6 +212,7 @@ def _sigint_ignored(queue) -> None:
     queue.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
 
 
+@pytest.mark.slow
 def test_a_worker_ignores_ctrl_c_from_its_first_instruction():
     """A worker started by the pool inherits an ignored SIGINT, so a Ctrl-C while it still imports
     torch ends the run cleanly (not with the worker's KeyboardInterrupt traceback); the parent's own

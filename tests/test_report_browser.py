@@ -7,8 +7,9 @@ import shutil
 import pytest
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                reason="Debian chromium + chromium-driver not installed (.ci/run installs them)")
+pytestmark = [pytest.mark.slow,  # reads the shared quick run
+              pytest.mark.skipif(not (CHROMIUM and DRIVER),
+                                 reason="Debian chromium + chromium-driver not installed (.ci/run installs them)")]
 
 
 def test_every_figure_of_the_html_report_is_shown(quick_report):

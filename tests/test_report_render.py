@@ -119,6 +119,7 @@ def _stored_run(out, results):
     store.close()
 
 
+@pytest.mark.slow
 def test_report_against_prints_changes_and_fails_on_a_regression(tmp_path, capsys):
     reference, current = tmp_path / "reference", tmp_path / "current"
     _stored_run(reference, make_results(CURVES, n=12, jitter=0.2, seed=1))

@@ -88,6 +88,7 @@ def test_a_plugin_with_other_comments_docstrings_or_layout_is_reused_and_other_c
     assert "1 stored task(s) are rerun" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_report_says_which_stored_results_this_checkout_would_not_reproduce(tmp_path, capsys):
     """`report` after an edit, and `compare` over part of a stored grid, show stored numbers of
     older code: they name them (console and report) instead of passing them off as current; a
@@ -167,6 +168,7 @@ def test_a_dry_run_tells_per_prior_what_compare_would_reuse_rerun_retry_or_compu
     assert "holds a run with different n_images" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_run_copies_what_another_run_computed_as_this_checkout_would_and_computes_the_rest(
         tmp_path, capsys, monkeypatch):
     """`--reuse DIR` copies each task and experiment DIR holds with this checkout's fingerprint (same
@@ -385,6 +387,7 @@ def test_a_hand_picked_grid_runs_no_experiments(tmp_path):
     assert connection.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
 
 
+@pytest.mark.slow
 def test_experiments_are_stored_with_their_identity_and_rerun_when_it_changes(tmp_path, capsys):
     """An experiment runs beside the tasks, once per identity (code, scale, seed): a stored table
     with another fingerprint is recomputed, one with the same is kept."""
@@ -593,6 +596,7 @@ def test_a_long_lived_worker_follows_the_environment_to_other_mnist_files(tmp_pa
     assert [row["mse"] for row in rewritten.rows] != [row["mse"] for row in full.rows]
 
 
+@pytest.mark.slow
 def test_a_worker_with_other_images_fails_its_tasks_instead_of_storing_them(tmp_path, monkeypatch):
     """A real Dask cluster on loopback whose worker was started with CSBENCH_MNIST_DIR set loads other
     images than the process that fingerprints the run: each of its tasks fails with the reason and a
@@ -618,6 +622,7 @@ def test_a_worker_with_other_images_fails_its_tasks_instead_of_storing_them(tmp_
         assert set(stored(tmp_path / "run").status) == {"ok"}
 
 
+@pytest.mark.slow
 def test_a_worker_with_another_installation_does_not_store_its_experiment(tmp_path, capsys):
     """A real Dask worker on loopback that imports csbench from another installation, whose
     landscape experiment differs from this one's: its table would be filed under this run's
@@ -722,6 +727,7 @@ def test_a_long_lived_worker_does_not_store_old_code_under_new_code(tmp_path, mo
     assert "shrink_prior changed on disk since this process loaded it" in stale.rows[0]["error"]
 
 
+@pytest.mark.slow
 def test_a_long_lived_worker_does_not_store_an_experiment_of_old_code(monkeypatch):
     """The same for a theory experiment: a worker that first read landscape.py before it changed on
     disk (here: its recorded identity is another file's) fails the experiment with the reason."""
