@@ -64,15 +64,40 @@ def longest_first(tasks: list[Task], kinds: dict[str, str]) -> list[Task]:
     return sorted(tasks, key=lambda t: (-expected_cost(t, kinds), -t.m))
 
 
-def progress_bar(grid: list[Task], jobs: list[Task | ExperimentJob], kinds: dict[str, str], quiet: bool) -> tqdm:
-    """The run's progress bar, advanced by `expected_cost` per finished job so that its time left is
-    not skewed by the costliest tasks running first (counted in tasks, it read 2-3x too long early
-    in a default run), at the run's average rate (smoothing 0: tasks of different kinds alternate).
-    Stored and copied tasks start as done; the postfix counts tasks."""
-    todo = sum(expected_cost(job, kinds) for job in jobs)
-    total = todo + sum(expected_cost(task, kinds) for task in grid if task not in jobs)
-    return tqdm(total=total, initial=total - todo, disable=quiet, desc="compare", smoothing=0,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+class ProgressBar:
+    """The run's progress bar, advanced by `expected_cost` per job, part by part as a running task
+    reports the fraction of it done (csbench/progress.py), the rest when it finishes, so that its time
+    left is not skewed by the costliest tasks running first (counted in finished tasks, it read 2-3x
+    too long early in a default run), at the run's average rate (smoothing 0: tasks of different
+    kinds alternate). Stored and copied tasks start as done; the postfix counts tasks."""
+
+    def __init__(self, grid: list[Task], jobs: list[Task | ExperimentJob], kinds: dict[str, str], quiet: bool):
+        todo = sum(expected_cost(job, kinds) for job in jobs)
+        total = todo + sum(expected_cost(task, kinds) for task in grid if task not in jobs)
+        self.kinds, self.total, self.done = kinds, total, total - todo   # in expected cost
+        self.counted: dict[Task | ExperimentJob, float] = {}  # running job -> the fraction of it counted
+        self.bar = tqdm(total=total, initial=self.done, disable=quiet, desc="compare", smoothing=0,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+
+    def advance(self, job: Task | ExperimentJob, done: float) -> None:
+        """Count the fraction `done` of `job` (1 when it finished); a smaller one than counted is ignored."""
+        counted = self.counted.pop(job, 0.0)
+        if done > counted:
+            step = expected_cost(job, self.kinds) * (done - counted)
+            self.done += step
+            self.bar.update(step)
+        if max(done, counted) < 1.0:
+            self.counted[job] = max(done, counted)
+
+    def say(self, text: str) -> None:
+        """Show `text` after the bar (the tasks finished, what runs now)."""
+        self.bar.set_postfix_str(text)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
 
 
 def per_prior(counts: dict[str, int]) -> str:
@@ -427,9 +452,11 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     jobs = [ExperimentJob(name, config.experiment_scale, config.seeds[0]) for name in pending]
     jobs += longest_first(todo, kinds)
     count, finished = len(grid) + len(pending), len(grid) - len(todo)
-    with progress_bar(grid, jobs, kinds, config.quiet) as bar:
-        def show(task, text: str) -> None:
-            bar.set_postfix_str(f"{finished}/{count} tasks, {task.label}: {text}")
+    with ProgressBar(grid, jobs, kinds, config.quiet) as bar:
+        def show(task: Task, text: str, done: float | None) -> None:
+            if done is not None:
+                bar.advance(task, done)
+            bar.say(f"{finished}/{count} tasks, {task.label}: {text}")
 
         for result in EXECUTORS[config.executor](jobs, config, show):
             if isinstance(result, ExperimentResult):
@@ -446,8 +473,8 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
                 store.write_task(result.task.as_dict(), result.status, result.seconds, result.rows,
                                  result.reconstructions, prints[result.task.prior], result.tuning)
             finished += 1
-            bar.set_postfix_str(f"{finished}/{count} tasks, {result.task.label}")
-            bar.update(expected_cost(result.task, kinds))
+            bar.say(f"{finished}/{count} tasks, {result.task.label}")
+            bar.advance(result.task, 1.0)
     if todo or pending:
         store.set_meta(sessions=sessions + [{**session, "tasks": len(todo), "experiments": pending}])
     results = store.results()

@@ -41,7 +41,7 @@ from csbench.progress import route_progress
 from csbench.runner import Task, TaskResult, failed_result, run_task
 
 
-Progress = Callable[[Task, str], None]  # (task, what it is doing now), see csbench/progress.py
+Progress = Callable[[Task, str, float | None], None]  # (task, what it does now, fraction done), csbench/progress.py
 
 
 def run_serial(tasks: list[Task], config: RunConfig, on_progress: Progress | None = None) -> Iterator[TaskResult]:
@@ -50,7 +50,7 @@ def run_serial(tasks: list[Task], config: RunConfig, on_progress: Progress | Non
         yield from _run_pool(tasks, config, 1, torch.get_num_threads(), on_progress)
         return
     for task in tasks:
-        route_progress((lambda text, task=task: on_progress(task, text)) if on_progress else None)
+        route_progress((lambda text, done, task=task: on_progress(task, text, done)) if on_progress else None)
         try:
             yield run_task(task, config)
         finally:
@@ -65,11 +65,11 @@ def run_processes(tasks: list[Task], config: RunConfig, on_progress: Progress | 
 
 def _serve(conn: Connection, config: RunConfig, threads: int) -> None:
     """A worker process: say it is ready, then run each task it is sent until its pipe closes;
-    the task's progress messages go to the parent as ("progress", text). It ignores Ctrl-C from
+    the task's progress messages go to the parent as ("progress", text, done). It ignores Ctrl-C from
     its start (`_ctrl_c_ignored`): that is the parent's to handle."""
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     torch.set_num_threads(threads)
-    route_progress(lambda text: conn.send(("progress", text)))
+    route_progress(lambda text, done: conn.send(("progress", text, done)))
     conn.send(None)
     while True:
         try:
@@ -131,9 +131,9 @@ class _Worker:
         if message is None:
             self.ready = True
             return None
-        if isinstance(message, tuple):  # ("progress", text) of the running task
+        if isinstance(message, tuple):  # ("progress", text, done) of the running task
             if on_progress and self.task:
-                on_progress(self.task, message[1])
+                on_progress(self.task, *message[1:])
             return None
         self.task = None
         return message

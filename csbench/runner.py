@@ -26,7 +26,7 @@ from csbench.measurements import MEASUREMENTS, get_measurement
 from csbench.metrics import align, evaluate, mse
 from csbench.priors import Prior, PriorContext, SealedDataset, load_plugin, make_prior, test_split_refused
 from csbench.problem import Problem
-from csbench.progress import progress
+from csbench.progress import progress, task_share
 from csbench.rng import torch_generator
 from csbench.store import TASK_KEY
 
@@ -204,7 +204,7 @@ def tune(prior: Prior, task: Task, config: RunConfig, data: Dataset) -> tuple[Pr
         return prior, {}, []
     x = data.split("validation", config.n_validation)
     problem = make_problem(x, task, "validation", config.device)
-    progress(f"tuning {len(grid)} grid points on {x.shape[0]} validation images")
+    progress(f"tuning {len(grid)} grid points on {x.shape[0]} validation images", done=0.0)
     scores = []
     for x_hat in prior.recover_grid(problem, grid):
         try:
@@ -217,6 +217,13 @@ def tune(prior: Prior, task: Task, config: RunConfig, data: Dataset) -> tuple[Pr
     points = [{"params": combo, "score": score, "chosen": i == chosen}
               for i, (combo, score) in enumerate(zip(grid, scores))]
     return prior.with_params(**grid[chosen]), grid[chosen], points
+
+
+def tuning_share(grid_points: int, config: RunConfig) -> float:
+    """The part of a task that tuning takes, for progress only: its recoveries (validation images x
+    grid points) against the test recovery's (test images)."""
+    tuning = config.n_validation * grid_points
+    return tuning / (tuning + config.n_images)
 
 
 def run_experiment(job: ExperimentJob) -> ExperimentResult:
@@ -256,14 +263,17 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
             reason = prior.supports(model, SealedDataset(data))
             if reason:
                 return _uniform(task, base, n, "skipped", reason, start, images, identity)
-            tuned, chosen, points = tune(prior, task, config, data)
+            share = tuning_share(len(prior.tuning_grid()), config)
+            with task_share(0.0, share):
+                tuned, chosen, points = tune(prior, task, config, data)
         base["params"] = json.dumps({**prior.params, **chosen}, sort_keys=True, default=str)
         x = data.split("test", n)
         problem = make_problem(x, task, "test", config.device)
-        progress(f"recovering {x.shape[0]} test images")
-        t0 = time.perf_counter()
-        with test_split_refused():
-            x_hat = recover(tuned, problem)
+        with task_share(share, 1.0):
+            progress(f"recovering {x.shape[0]} test images", done=0.0)
+            t0 = time.perf_counter()
+            with test_split_refused():
+                x_hat = recover(tuned, problem)
         seconds = (time.perf_counter() - t0) / x.shape[0]
         scores = {k: v.double().numpy() for k, v in evaluate(x_hat, x, problem.link).items()}
     except Exception as exc:  # recorded, the run goes on

@@ -34,6 +34,7 @@ from torch import Tensor
 from csbench.generative.latent import Adam, check_measurements, data_gradient
 from csbench.priors import Prior, as_images
 from csbench.problem import Problem
+from csbench.progress import step_progress
 
 
 def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
@@ -232,7 +233,9 @@ class DeepDecoderPrior(Prior):
         bounds = [0, *itertools.accumulate(len(group) for group in members)]
 
         with torch.no_grad():
-            for _ in range(int(self.params["steps"])):
+            steps = int(self.params["steps"])
+            for step in range(steps):
+                step_progress("deep decoder", step, steps)
                 xs = [block.forward() for block in blocks]
                 x = xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)                  # (B, P, n)
                 grad = gradient(x) if instance_major else gradient(x.transpose(0, 1)).transpose(0, 1)

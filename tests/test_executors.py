@@ -13,7 +13,7 @@ import pytest
 from csbench.cli import main
 from csbench.config import make_config
 from csbench.executors import EXECUTORS
-from csbench.compare import expected_cost, longest_first, progress_bar
+from csbench.compare import ProgressBar, expected_cost, longest_first
 from csbench.runner import ExperimentJob, task_grid
 
 PLUGIN = "tests/plugins/dying_priors.py"
@@ -177,8 +177,8 @@ def test_the_progress_bar_counts_expected_seconds(capsys, tmp_path):
     grid = task_grid(make_config("quick", priors="vae,lasso-dct", m="10,100"))
     stored = grid[0]
     jobs = [ExperimentJob("phase", 1.0, 0)] + longest_first(grid[1:], kinds)
-    bar = progress_bar(grid, jobs, kinds, quiet=True)
-    assert (bar.total, bar.n) == (2 * 6 + 2 * 1 + 6, expected_cost(stored, kinds))
+    bar = ProgressBar(grid, jobs, kinds, quiet=True)
+    assert (bar.total, bar.done) == (2 * 6 + 2 * 1 + 6, expected_cost(stored, kinds))
     assert [expected_cost(job, kinds) for job in jobs] == [6, 6, 1, 1]
 
     code = main(["compare", "--priors", "lasso-pixel,min-norm", "--plugin", "examples/min_norm_prior.py",
@@ -187,25 +187,76 @@ def test_the_progress_bar_counts_expected_seconds(capsys, tmp_path):
     assert code == 0 and "100%" in last and "2/2 tasks" in last, last
 
 
+def test_a_running_task_moves_the_bar_by_the_fraction_of_it_done():
+    """A task's reported fraction counts that much of its cost, never less than already counted,
+    and its end the rest: a run ends at its total whatever was reported on the way."""
+    kinds = {"vae": "generative", "lasso-dct": "sparsity"}
+    grid = task_grid(make_config("quick", priors="vae,lasso-dct", m="10"))
+    vae, lasso = grid
+    bar = ProgressBar(grid, grid, kinds, quiet=True)
+    bar.advance(vae, 0.25)
+    assert bar.done == pytest.approx(0.25 * 6)
+    bar.advance(vae, 0.1)                       # an earlier message arriving late: no step back
+    bar.advance(lasso, 0.5)
+    assert bar.done == pytest.approx(0.25 * 6 + 0.5)
+    bar.advance(vae, 1.0)
+    bar.advance(lasso, 1.0)
+    assert bar.done == pytest.approx(bar.total) and bar.counted == {}
+
+
+def test_progress_counts_a_share_of_the_task():
+    """`done` inside `task_share(a, b)` reaches the route as a + done (b - a), nested shares compose,
+    and `step_progress` reports every tenth of a loop."""
+    from csbench.progress import progress, route_progress, step_progress, task_share
+
+    seen = []
+    route_progress(lambda text, done: seen.append((text, done)))
+    try:
+        progress("start", done=0.0)
+        with task_share(0.5, 1.0):
+            progress("half-way through the second half", done=0.5)
+            with task_share(0.0, 0.5):
+                progress("the end of its first half", done=1.0)
+            progress("no fraction")
+        for step in range(20):
+            step_progress("loop", step, 20)
+    finally:
+        route_progress(None)
+    assert seen[:4] == [("start", 0.0), ("half-way through the second half", 0.75),
+                        ("the end of its first half", 0.75), ("no fraction", None)]
+    assert seen[4:] == [(f"loop, step {step}/20", step / 20) for step in range(0, 20, 2)]
+
+
 @pytest.mark.parametrize("executor", ["serial", "processes"])
 def test_progress_inside_a_task_reaches_the_caller(executor):
-    """Each task reports its stages (tuning, recovery) while it runs, from a worker process too."""
+    """Each task reports its stages (tuning, recovery) while it runs, from a worker process too,
+    with the fraction of the task done: tuning from 0, the test recovery from tuning's share
+    (validation recoveries against test recoveries); a VAE without a grid, its Adam steps."""
     from csbench.config import make_config
     from csbench.executors import EXECUTORS
     from csbench.priors import make_prior
-    from csbench.runner import Task
+    from csbench.runner import Task, tuning_share
 
     points = len(make_prior("lasso-pixel").tuning_grid())
-    config = make_config("quick", priors="lasso-pixel", n_images=2, n_validation=2, workers=1,
+    config = make_config("quick", priors="lasso-pixel", n_images=2, n_validation=3, workers=1,
                          executor=executor)
     tasks = [Task("mnist", "gaussian", "lasso-pixel", m, 0.1, 0) for m in (10, 20)]
     seen = []
-    results = list(EXECUTORS[executor](tasks, config, lambda task, text: seen.append((task.m, text))))
+    results = list(EXECUTORS[executor](tasks, config, lambda task, text, done: seen.append((task.m, text, done))))
     assert [r.status for r in results] == ["ok", "ok"]
+    assert tuning_share(points, config) == pytest.approx(3 * points / (3 * points + 2))
     for m in (10, 20):
-        stages = [text for task_m, text in seen if task_m == m]
-        assert stages[0].startswith(f"tuning {points} grid points on 2 validation images")
-        assert "recovering 2 test images" in stages
+        stages = [(text, done) for task_m, text, done in seen if task_m == m]
+        assert stages[0] == (f"tuning {points} grid points on 3 validation images", 0.0)
+        assert ("recovering 2 test images", tuning_share(points, config)) in stages
+
+    vae = Task("mnist", "gaussian", "vae", 10, 0.1, 0)
+    seen.clear()
+    config = make_config("quick", priors="vae", n_images=1, n_validation=1, workers=1, executor=executor)
+    assert [r.status for r in EXECUTORS[executor]([vae], config, lambda task, text, done: seen.append((text, done)))] == ["ok"]
+    assert seen[0] == ("recovering 1 test images", 0.0)
+    assert seen[1:] == [(f"latent optimisation (10 restarts), step {step}/1000", step / 1000)
+                        for step in range(0, 1000, 100)]
 
 
 def _sigint_ignored(queue) -> None:

@@ -32,7 +32,7 @@ from csbench.errors import CsbenchError
 from csbench.measurements.base import DenseOperator, LinearOperator
 from csbench.measurements.links import get_link
 from csbench.problem import Problem
-from csbench.progress import progress
+from csbench.progress import step_progress
 
 Decode = Callable[[Tensor], Tensor]
 DecodeAndPullback = Callable[[Tensor], tuple[Tensor, Callable[[Tensor], Tensor]]]   # z -> (G(z), v -> J^T v)
@@ -189,8 +189,7 @@ def optimise_latent(decode: Decode, problem: Problem, *, latent_dim: int, steps:
     optimiser = Adam(z, lr)
 
     for step in range(steps):
-        if step % max(1, steps // 10) == 0:
-            progress(f"latent optimisation, step {step}/{steps}, {restarts} restarts")
+        step_progress(f"latent optimisation ({restarts} restarts)", step, steps)
         if pullback is not None:
             with torch.no_grad():                                      # also for weights that need gradients
                 g, vjp = pullback(z)

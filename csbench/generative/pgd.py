@@ -21,6 +21,7 @@ from csbench.generative.priors import GenerativePrior
 from csbench.generative.latent import Adam, Decode, DecodeAndPullback, pick_best, pullback_or_autograd
 from csbench.measurements.base import LinearOperator
 from csbench.problem import Problem
+from csbench.progress import step_progress
 
 Decoded = tuple[Tensor, Callable[[Tensor], Tensor]]   # (G(z), v -> J_G(z)^T v) at the current z
 
@@ -45,7 +46,8 @@ def pgd_range(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, *
     with torch.no_grad():
         z = z0.clone()
         decoded = decode_and_pullback(z)
-        for _ in range(outer):
+        for step in range(outer):
+            step_progress("pgd-gan, projected gradient", step, outer)
             x = decoded[0]
             u = x + eta * operator.adjoint(y - operator.forward(x))
             z, decoded = project_to_range(decode_and_pullback, u, z, decoded, steps=inner, lr=lr)

@@ -40,6 +40,7 @@ from csbench.errors import CsbenchError
 from csbench.generative.score_net import ScoreUNet, load_score_net
 from csbench.priors import Prior, PriorContext
 from csbench.problem import Problem
+from csbench.progress import step_progress
 from csbench.rng import torch_generator
 
 MODEL = "score"
@@ -91,6 +92,7 @@ def annealed_langevin(net: ScoreUNet, generator: torch.Generator, *, batch: int,
 
     x = (0.5 + sigmas[0] * draw()).expand(g, samples, batch, n).contiguous()
     for i, sigma in enumerate(sigmas):
+        step_progress("annealed Langevin, noise level", i, len(sigmas))
         if i + 1 < len(sigmas):  # predictor: reverse diffusion sigma_i -> sigma_{i+1}
             delta = sigma ** 2 - sigmas[i + 1] ** 2
             x = x + drift(x, sigma, torch.full_like(step, delta)) + delta ** 0.5 * draw()

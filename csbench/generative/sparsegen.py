@@ -29,6 +29,7 @@ from csbench.baselines.transforms import Basis
 from csbench.generative.latent import Adam, Decode, data_gradient, decode_flat, pick_best, pullback_or_autograd
 from csbench.generative.priors import GenerativePrior
 from csbench.measurements.base import LinearOperator
+from csbench.progress import step_progress
 from csbench.problem import Problem
 
 
@@ -48,7 +49,8 @@ def sparsegen(decode: Decode, operator: LinearOperator, y: Tensor, z0: Tensor, b
         z = layout(z0).clone(memory_format=torch.contiguous_format)
         c = y.new_zeros(*z.shape[:-1], operator.n)
         optimiser = Adam(z, lr)
-        for _ in range(steps):
+        for i in range(steps):
+            step_progress("sparsegen", i, steps)
             g, pullback = decode_and_pullback(z)
             d = gradient(g + basis.synthesize(c))
             optimiser.step(pullback(d).add_(z, alpha=2 * penalty))
