@@ -4,7 +4,8 @@ A task's fingerprint is the sha256 of everything its numbers depend on besides i
 (dataset, measurement, prior, m, noise, seed): the prior's resolved parameters and tuning grid,
 the source code of the prior and of every module it imports from its own package (transitively),
 the files it loads (checkpoints), the measurement model's code, the scoring code, and the test
-and validation images themselves. Change any of these and the task is recomputed.
+and validation images themselves (not the progress lines, which change no number: runner.SILENT).
+Change any of these and the task is recomputed.
 
 Code is identified by what Python runs, not by the text: each source file's syntax tree without its
 docstrings (`code_identity`), so comments, docstrings, blank lines and layout can be edited without

@@ -109,6 +109,9 @@ def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
 # builds it stays in).
 NOT_SCORING = frozenset({"csbench.config", "csbench.progress", "csbench.generative.checkpoints",
                          *(model.__module__ for model in MEASUREMENTS.values())})
+# Progress lines only reach the caller: they are left out of every identity (a prior's, a measurement
+# model's, an experiment's), not only the runner's, so that editing them recomputes nothing.
+SILENT = frozenset({"csbench.progress"})
 
 
 def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, device: str) -> str:
@@ -119,9 +122,9 @@ def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, de
     worker again: a result whose two differ (an edit during the run, a worker with other data) is
     not stored."""
     prior = make_prior(spec)
-    return combine(images=images, measurement=code_hash(type(get_measurement(measurement))),
+    return combine(images=images, measurement=code_hash(type(get_measurement(measurement)), exclude=SILENT),
                    scoring=code_hash(sys.modules[__name__], exclude=NOT_SCORING), device=device,
-                   prior=code_hash(type(prior)),
+                   prior=code_hash(type(prior), exclude=SILENT),
                    params=prior.params, grid=prior.tuning_grid(), assets=[sha256_of(p) for p in prior.assets(data)])
 
 
@@ -131,7 +134,7 @@ def experiment_fingerprint(scale: float, seed: int) -> str:
     worker that runs the experiment; a table whose two differ is not stored."""
     from csbench.experiments import run
 
-    return combine(code=code_hash(run), scale=scale, seed=seed)
+    return combine(code=code_hash(run, exclude=SILENT), scale=scale, seed=seed)
 
 
 # A worker's cached datasets and set-up priors: the latest version of each, an older one dropped
@@ -236,7 +239,7 @@ def run_experiment(job: ExperimentJob) -> ExperimentResult:
         table = run.EXPERIMENTS[job.name](scale=job.scale, seed=job.seed)
     except Exception as exc:  # recorded, the run goes on
         return ExperimentResult(job, "failed", time.perf_counter() - start, error=_message(exc))
-    if changed := changed_sources(run):
+    if changed := changed_sources(run, exclude=SILENT):
         return ExperimentResult(job, "failed", time.perf_counter() - start, error=_stale(changed))
     return ExperimentResult(job, "ok", time.perf_counter() - start, table, fingerprint=identity)
 
@@ -283,7 +286,7 @@ def run_task(task: Task | ExperimentJob, config: RunConfig) -> TaskResult | Expe
              "status": "ok" if math.isfinite(scores["mse"][i]) else "failed",
              "error": "" if math.isfinite(scores["mse"][i]) else "non-finite reconstruction"}
             for i in range(x.shape[0])]
-    if changed := (changed_sources(type(prior), type(model))
+    if changed := (changed_sources(type(prior), type(model), exclude=SILENT)
                    + changed_sources(sys.modules[__name__], exclude=NOT_SCORING)):
         return _uniform(task, base, n, "failed", _stale(changed), start)
     shown = x_hat[: config.reconstructions].clamp(0, 1).numpy()
