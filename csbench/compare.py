@@ -453,7 +453,7 @@ def _run(config: RunConfig, store: ResultStore, out: Path) -> RunOutcome:
     jobs += longest_first(todo, kinds)
     count, finished = len(grid) + len(pending), len(grid) - len(todo)
     with ProgressBar(grid, jobs, kinds, config.quiet) as bar:
-        def show(task: Task, text: str, done: float | None) -> None:
+        def show(task: Task | ExperimentJob, text: str, done: float | None) -> None:
             if done is not None:
                 bar.advance(task, done)
             bar.say(f"{finished}/{count} tasks, {task.label}: {text}")
