@@ -81,13 +81,16 @@ class ProgressBar:
 
     def advance(self, job: Task | ExperimentJob, done: float) -> None:
         """Count the fraction `done` of `job` (1 when it finished); a smaller one than counted is ignored."""
-        counted = self.counted.pop(job, 0.0)
-        if done > counted:
-            step = expected_cost(job, self.kinds) * (done - counted)
-            self.done += step
-            self.bar.update(step)
-        if max(done, counted) < 1.0:
-            self.counted[job] = max(done, counted)
+        counted = self.counted.get(job, 0.0)
+        if done <= counted:
+            return
+        step = expected_cost(job, self.kinds) * (done - counted)
+        self.done += step
+        self.bar.update(step)
+        if done < 1.0:
+            self.counted[job] = done
+        else:
+            self.counted.pop(job, None)
 
     def say(self, text: str) -> None:
         """Show `text` after the bar (the tasks finished, what runs now)."""

@@ -100,18 +100,18 @@ def images_hash(data: Dataset, n_test: int, n_validation: int) -> str:
     return array_hash(data.split("test", n_test).numpy(), data.split("validation", n_validation).numpy())
 
 
+# Progress lines only reach the caller: they are left out of every identity (a prior's, a measurement
+# model's, an experiment's, the runner's), so that editing them recomputes nothing.
+SILENT = frozenset({"csbench.progress"})
 # Modules of the runner's closure that change no task's numbers except through what
 # `task_fingerprint` hashes anyway, left out of its `scoring` part (with what only they import), so
-# that editing them recomputes nothing: the run settings and presets (a task gets their values as
-# its images, hashed, and its device), progress lines, the checkpoint loader (the runner only hashes
-# the files; a generative prior's own closure holds the loader and the models), and the modules of
-# the measurement models (the task's own model is hashed as `measurement`; the registry that
-# builds it stays in).
-NOT_SCORING = frozenset({"csbench.config", "csbench.progress", "csbench.generative.checkpoints",
-                         *(model.__module__ for model in MEASUREMENTS.values())})
-# Progress lines only reach the caller: they are left out of every identity (a prior's, a measurement
-# model's, an experiment's), not only the runner's, so that editing them recomputes nothing.
-SILENT = frozenset({"csbench.progress"})
+# that editing them recomputes nothing: the progress lines, the run settings and presets (a task
+# gets their values as its images, hashed, and its device), the checkpoint loader (the runner only
+# hashes the files; a generative prior's own closure holds the loader and the models), and the
+# modules of the measurement models (the task's own model is hashed as `measurement`; the registry
+# that builds it stays in).
+NOT_SCORING = SILENT | frozenset({"csbench.config", "csbench.generative.checkpoints",
+                                  *(model.__module__ for model in MEASUREMENTS.values())})
 
 
 def task_fingerprint(spec: str, data: Dataset, images: str, measurement: str, device: str) -> str:
