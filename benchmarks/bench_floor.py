@@ -60,6 +60,7 @@ import argparse
 import os
 import time
 from collections import Counter
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -118,9 +119,10 @@ def step_seconds(run, steps: int) -> float:
     return (times[1] - times[0]) / steps
 
 
-def step_programs(name: str, generator, test: Problem, validation: Problem) -> tuple[int, list]:
+def step_programs(name: str, generator, test: Problem, validation: Callable[[], Problem]) -> tuple[int, list]:
     """(steps per task, [(problem, rows, reads A, run(count))]): the per-step programs of a task of
-    the generative prior `name`, each run on the real code path from its own starts."""
+    the generative prior `name`, each run on the real code path from its own starts; `validation`
+    makes the validation problem (only SparseGen tunes)."""
     params = GENERATIVE[name][0].parameters
     restarts, decode = params["restarts"], generator.decode
 
@@ -145,7 +147,7 @@ def step_programs(name: str, generator, test: Problem, validation: Problem) -> t
             decode, problem.operator, problem.y, z0, basis, lam=lam, penalty=params["penalty"], steps=count,
             lr=params["lr"]))
 
-    return params["steps"], [program(test, torch.full((restarts,), params["lam"])), program(validation, lams)]
+    return params["steps"], [program(test, torch.full((restarts,), params["lam"])), program(validation(), lams)]
 
 
 def generative_floors(names: list[str], ms: list[int], images: int, validation: int, steps: int, peak: float,
@@ -161,8 +163,8 @@ def generative_floors(names: list[str], ms: list[int], images: int, validation: 
         task_measured = task_floor = 0.0
         for m in ms:
             task = Task("mnist", "gaussian", name, m, 0.1, 0)
-            test, tuning = make_problem(x, task, "test", "cpu"), make_problem(x_validation, task, "validation", "cpu")
-            task_steps, programs = step_programs(name, generator, test, tuning)
+            task_steps, programs = step_programs(name, generator, make_problem(x, task, "test", "cpu"),
+                                                 lambda: make_problem(x_validation, task, "validation", "cpu"))
             measured = decoder = data_time = 0.0
             for problem, rows, reads_a, run in programs:
                 measured += step_seconds(run, steps)
