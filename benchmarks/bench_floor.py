@@ -70,7 +70,7 @@ from csbench.baselines import common
 from csbench.baselines.transforms import Basis
 from csbench.config import make_config
 from csbench.datasets import load_dataset
-from csbench.generative.latent import optimise_latent
+from csbench.generative.latent import initial_latents, optimise_latent
 from csbench.generative.pgd import PGDGANPrior, pgd_range
 from csbench.generative.priors import DCGANPrior, VAEPrior
 from csbench.generative.sparsegen import SparseGenPrior, sparsegen
@@ -126,14 +126,14 @@ def step_programs(name: str, generator, test: Problem, validation: Callable[[], 
     params = GENERATIVE[name][0].parameters
     restarts, decode = params["restarts"], generator.decode
 
-    def starts(problem: Problem, slots: int) -> Tensor:
-        return torch.randn(slots, problem.batch, generator.latent_dim, generator=torch.Generator().manual_seed(0))
+    def starts(problem: Problem, slots: int) -> Tensor:   # as the priors draw them: shared by the instances
+        return initial_latents(problem.batch, slots, generator.latent_dim, torch.Generator().manual_seed(0))
 
     if name in ("vae", "dcgan"):
         settings = dict(latent_dim=generator.latent_dim, lr=params["lr"], restarts=restarts,
-                        penalty=params["penalty"], generator=torch.Generator().manual_seed(0))
-        return params["steps"], [(test, restarts * test.batch, True,
-                                  lambda count: optimise_latent(decode, test, steps=count, **settings))]
+                        penalty=params["penalty"])
+        return params["steps"], [(test, restarts * test.batch, True, lambda count: optimise_latent(
+            decode, test, steps=count, generator=torch.Generator().manual_seed(0), **settings))]
     if name == "pgd-gan":
         z0 = starts(test, restarts)
         return params["outer"] * params["inner"], [(test, restarts * test.batch, False, lambda count: pgd_range(
